@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+import('../dist/src/daemon/tandemd-main.js').catch((err) => {
+  process.stderr.write(`tandemd: ${err && err.message ? err.message : err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that Tandem's tests, e2e lab and benchmarks use.
+# Idempotent: packages already present are skipped, so CI and developers can run it every time.
+set -euo pipefail
+
+PKGS=(
+  libnbd-bin      # nbdinfo, nbdcopy, nbdfuse: real NBD clients and the kernel-device path
+  nbdkit          # non-replicated NBD baseline for benchmarks
+  fio             # load generator (nbd ioengine)
+  qemu-utils      # qemu-io / qemu-img: independent NBD client for tests
+  fuse3           # nbdfuse needs fusermount3
+  e2fsprogs       # mkfs.ext4 / e2fsck for the e2e tests
+  iproute2        # ip netns / veth for the lab
+  util-linux      # losetup, mount, blkid
+  psmisc          # fuser: who holds a device open
+  curl            # HTTP checks in the e2e scenario
+  procps          # ps / pgrep in scripts
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# nbd-client only exists where the distribution ships it; it is optional.
+if apt-cache show nbd-client >/dev/null 2>&1; then
+  dpkg-query -W -f='${Status}' nbd-client 2>/dev/null | grep -q 'install ok installed' || missing+=(nbd-client)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq || true
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
