@@ -1,0 +1,142 @@
+// tandemadm: drbdadm's commands. Metadata and config commands (create-md, dump-md, dump) work on
+// the files directly, like drbdmeta and drbdadm dump; everything else asks tandemd over its
+// control socket. Exit 0 on success, non-zero with a one-line reason otherwise.
+import { Command } from 'commander';
+import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from './common-options.js';
+import { controlSocketPath, sendControl, DaemonNotRunningError, type ControlCommand, type ControlRequest } from '../daemon/control-protocol.js';
+import { TANDEM_VERSION } from '../daemon/version.js';
+import { runDump, runCreateMd, runDumpMd } from './offline-commands.js';
+import { renderStatusText } from '../daemon/status-render.js';
+import type { ResourceStatus } from '../daemon/status-types.js';
+
+interface GlobalOpts {
+  config: string;
+  node: string;
+  runDir: string;
+}
+
+class CliFailure extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+/** drbdadm 8.3 spelled forced promotion `drbdadm -- --overwrite-data-of-peer primary r0`. */
+export function normaliseLegacyArgs(argv: string[]): string[] {
+  const out = [...argv];
+  const i = out.indexOf('--overwrite-data-of-peer');
+  if (i >= 0) {
+    out.splice(i, 1);
+    const dd = out.indexOf('--');
+    if (dd >= 0 && dd < i) out.splice(dd, 1);
+    const p = out.indexOf('primary');
+    if (p >= 0) out.splice(p + 1, 0, '--force');
+  }
+  return out;
+}
+
+async function call(g: GlobalOpts, req: ControlRequest): Promise<unknown> {
+  let res;
+  try {
+    res = await sendControl(controlSocketPath(g.runDir), req);
+  } catch (err) {
+    if (err instanceof DaemonNotRunningError) throw new CliFailure(err.message, 20);
+    throw err;
+  }
+  if (!res.ok) throw new CliFailure(res.message ?? 'failed', res.exitCode ?? 20);
+  return res.data;
+}
+
+function parseTimeout(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new CliFailure(`invalid timeout '${v}' (seconds expected)`, 1);
+  return n * 1000;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tandemadm')
+    .description('Administer Tandem replicated block devices (drbdadm-compatible commands)')
+    .version(TANDEM_VERSION)
+    .option('--config <file>', 'tandem.conf (DRBD grammar)', DEFAULT_CONFIG)
+    .option('--node <name>', 'which `on NAME` section is this host (env TANDEM_NODE)', defaultNode())
+    .option('--run-dir <dir>', 'where tandemd keeps its sockets and status file (env TANDEM_RUN_DIR)', defaultRunDir())
+    .showHelpAfterError()
+    .exitOverride();
+
+  const g = (): GlobalOpts => program.opts<GlobalOpts>();
+  const simple = (name: ControlCommand, desc: string, extra?: (c: Command) => Command, build?: (o: Record<string, unknown>) => Partial<ControlRequest>): void => {
+    let c = program.command(`${name} <resource>`).description(desc);
+    if (extra) c = extra(c);
+    c.action(async (resource: string, o: Record<string, unknown>) => {
+      await call(g(), { cmd: name, resource, ...(build ? build(o) : {}) });
+    });
+  };
+
+  simple('up', 'attach the backing disk and connect to the peer');
+  simple('down', 'disconnect and detach');
+  simple('attach', 'attach the backing disk and its metadata');
+  simple('detach', 'detach the backing disk');
+  simple('connect', 'connect to the peer', (c) => c.option('--discard-my-data', 'this node is the split-brain victim: discard its changes'), (o) => ({ discardMyData: !!o.discardMyData }));
+  simple('disconnect', 'drop the connection and go StandAlone');
+  simple('primary', 'promote to Primary', (c) => c.option('--force', 'promote even without UpToDate data (starts a full sync to the peer)'), (o) => ({ force: !!o.force }));
+  simple('secondary', 'demote to Secondary');
+  simple('invalidate', 'discard local data: full resync from the peer');
+  simple('invalidate-remote', "discard the peer's data: full resync to the peer");
+  simple('verify', 'online verify: compare checksums with the peer block by block');
+  simple('pause-sync', 'pause a running resync');
+  simple('resume-sync', 'resume a paused resync');
+  simple('new-current-uuid', 'start a new data generation', (c) => c.option('--clear-bitmap', 'skip the initial sync of a just-created pair'), (o) => ({ clearBitmap: !!o.clearBitmap }));
+  simple('adjust', 'apply config file changes to the running resource');
+  simple('wait-connect', 'wait until connected', (c) => c.option('--timeout <sec>', 'give up after this many seconds (exit 5)'), (o) => ({ timeoutMs: parseTimeout(o.timeout as string | undefined) }));
+  simple('wait-sync', 'wait until no resync is running', (c) => c.option('--timeout <sec>', 'give up after this many seconds (exit 5)'), (o) => ({ timeoutMs: parseTimeout(o.timeout as string | undefined) }));
+
+  const show = (name: string, desc: string, pick: (s: ResourceStatus) => string): void => {
+    program.command(`${name} <resource>`).description(desc).action(async (resource: string) => {
+      const data = (await call(g(), { cmd: 'status', resource })) as ResourceStatus | Record<string, ResourceStatus>;
+      const list = resource === 'all' ? Object.values(data as Record<string, ResourceStatus>) : [data as ResourceStatus];
+      for (const s of list) process.stdout.write(pick(s) + '\n');
+    });
+  };
+  show('role', 'print the roles (local/peer)', (s) => `${s.role}/${s.peerRole}`);
+  show('cstate', 'print the connection state', (s) => s.cs);
+  show('dstate', 'print the disk states (local/peer)', (s) => `${s.disk}/${s.peerDisk}`);
+
+  program.command('status [resource]').description('show the state of resources').option('--json', 'machine-readable output')
+    .action(async (resource: string | undefined, o: { json?: boolean }) => {
+      const res = resource ?? 'all';
+      const data = (await call(g(), { cmd: 'status', resource: res })) as ResourceStatus | Record<string, ResourceStatus>;
+      const list = res === 'all' ? Object.values(data as Record<string, ResourceStatus>) : [data as ResourceStatus];
+      process.stdout.write(o.json ? JSON.stringify(list, null, 2) + '\n' : renderStatusText(list));
+    });
+
+  program.command('dump [resource]').description('parse the config and print it normalised').action((resource: string | undefined) => {
+    process.stdout.write(runDump(g().config, resource));
+  });
+  program.command('create-md <resource>').description('write fresh metadata on the backing disk (no daemon needed)')
+    .option('--force', 'overwrite existing metadata or a filesystem signature')
+    .action(async (resource: string, o: { force?: boolean }) => {
+      process.stdout.write(await runCreateMd(g().config, g().node, resource, !!o.force));
+    });
+  program.command('dump-md <resource>').description('print the metadata of the backing disk (no daemon needed)')
+    .action(async (resource: string) => {
+      process.stdout.write(await runDumpMd(g().config, g().node, resource));
+    });
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(normaliseLegacyArgs(process.argv));
+  } catch (err) {
+    const e = err as Error & { exitCode?: number; code?: string };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+    if (e.code?.startsWith('commander.')) process.exit(1);
+    const file = (e as { file?: string }).file;
+    process.stderr.write(`${e.message}\n`);
+    process.exit(e.exitCode ?? (file ? 10 : 20));
+  }
+}
+
+void main();

@@ -1,0 +1,256 @@
+// tandemd: the resources of this node, the control socket tandemadm talks to, the status file and
+// the block-device export of whichever resource is Primary here.
+import path from 'node:path';
+import fs from 'node:fs';
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import { loadConfig, resolveResource, type TandemConfig } from '../config/index.js';
+import { Resource, ResourceError } from '../replication/resource.js';
+import type { Verdict } from '../replication/state-rules.js';
+import { defaultUuidEngine } from '../replication/uuid-engine.js';
+import { NbdServer } from '../nbd/server.js';
+import type { NbdBackend } from '../nbd/server.js';
+import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from './control-protocol.js';
+import { StatusWriter } from './status-writer.js';
+import { renderProcDrbd, renderStatusText } from './status-render.js';
+import { runHandler } from './handler-runner.js';
+import { TANDEM_VERSION } from './version.js';
+
+export interface DaemonOptions {
+  configPath: string;
+  node: string;
+  runDir: string;
+  logger: Logger;
+}
+
+type Waiter = { check: () => boolean; resolve: () => void };
+
+export class Daemon {
+  private config: TandemConfig;
+  readonly resources = new Map<string, Resource>();
+  private readonly exports = new Map<string, NbdServer>();
+  private control: net.Server | null = null;
+  private status: StatusWriter;
+  private waiters: Waiter[] = [];
+  private stopping = false;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.config = loadConfig(opts.configPath);
+    this.status = new StatusWriter(path.join(opts.runDir, 'status'), () => this.renderStatusFile());
+    for (const r of this.config.resources) {
+      if (!r.hosts?.some((h: { name: string }) => h.name === opts.node)) continue;
+      const resolved = resolveResource(this.config, r.name, opts.node);
+      this.resources.set(r.name, this.makeResource(resolved));
+    }
+  }
+
+  private makeResource(cfg: ReturnType<typeof resolveResource>): Resource {
+    const log = this.opts.logger;
+    return new Resource(cfg, {
+      logger: log,
+      now: () => performance.now(),
+      onChange: () => this.changed(),
+      runHandler: async (name, env) => {
+        const res = this.resources.get(cfg.name);
+        const cmd = res?.cfg.handlers[name];
+        if (!cmd) return null;
+        return runHandler(log.child({ resource: cfg.name }), name, cmd, { ...env, DRBD_CONF: this.opts.configPath });
+      },
+      exportDevice: (res, backend) => this.exportDevice(res, backend),
+      unexportDevice: (res) => this.unexportDevice(res),
+      deviceOpen: (res) => (this.exports.get(res.name)?.connectionCount ?? 0) > 0,
+      uuids: defaultUuidEngine(),
+    });
+  }
+
+  nbdSocketPath(resource: string): string {
+    return path.join(this.opts.runDir, 'nbd', `${resource}.sock`);
+  }
+
+  private async exportDevice(res: Resource, backend: NbdBackend): Promise<void> {
+    if (this.exports.has(res.name)) return;
+    const server = new NbdServer({ socketPath: this.nbdSocketPath(res.name), exportName: res.name, backend, logger: this.opts.logger.child({ resource: res.name, part: 'nbd' }) });
+    await server.listen();
+    this.exports.set(res.name, server);
+    this.opts.logger.info({ resource: res.name, socket: this.nbdSocketPath(res.name) }, 'NBD export started');
+  }
+
+  private async unexportDevice(res: Resource): Promise<void> {
+    const server = this.exports.get(res.name);
+    if (!server) return;
+    this.exports.delete(res.name);
+    await server.close();
+    this.opts.logger.info({ resource: res.name }, 'NBD export stopped');
+  }
+
+  private changed(): void {
+    this.status.markDirty();
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.check()) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  private waitFor(check: () => boolean, timeoutMs: number | undefined): Promise<boolean> {
+    if (check()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: Waiter = { check, resolve: () => { if (timer) clearTimeout(timer); resolve(true); } };
+      const timer = timeoutMs && timeoutMs > 0 ? setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs) : null;
+      this.waiters.push(waiter);
+    });
+  }
+
+  renderStatusFile(): string {
+    const list = [...this.resources.values()].filter((r) => r.isUp).map((r) => r.status());
+    return renderProcDrbd(TANDEM_VERSION, list);
+  }
+
+  async start(): Promise<void> {
+    fs.mkdirSync(this.opts.runDir, { recursive: true });
+    this.control = await serveControl(controlSocketPath(this.opts.runDir), (req) => this.handle(req), (err) =>
+      this.opts.logger.error({ err: err.message }, 'control socket error'));
+    this.status.start();
+    // a status tick while syncing so speed and ETA move even without state changes
+    const tick = setInterval(() => {
+      for (const r of this.resources.values()) if (r.status().sync || r.status().verify) this.status.markDirty();
+    }, 1000);
+    tick.unref();
+    this.opts.logger.info({ node: this.opts.node, resources: [...this.resources.keys()], runDir: this.opts.runDir }, 'tandemd started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const r of this.resources.values()) {
+      try {
+        await r.shutdown();
+      } catch (err) {
+        this.opts.logger.error({ resource: r.name, err: (err as Error).message }, 'shutdown failed');
+      }
+    }
+    for (const s of this.exports.values()) await s.close().catch(() => undefined);
+    this.exports.clear();
+    this.status.writeNow();
+    this.status.stop();
+    await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
+    try {
+      fs.unlinkSync(controlSocketPath(this.opts.runDir));
+    } catch {
+      /* gone */
+    }
+  }
+
+  private targets(req: ControlRequest): Resource[] {
+    const name = req.resource;
+    if (!name) throw new ResourceError('no resource given', 1);
+    if (name === 'all') return [...this.resources.values()];
+    const r = this.resources.get(name);
+    if (!r) {
+      const known = [...this.resources.keys()];
+      throw new ResourceError(`'${name}' not defined in your config (for this host); known: ${known.join(', ') || 'none'}`, 10);
+    }
+    return [r];
+  }
+
+  async handle(req: ControlRequest): Promise<ControlResponse> {
+    try {
+      if (req.cmd === 'ping') return { ok: true, message: 'pong' };
+      if (req.cmd === 'adjust') return await this.adjust(req);
+      const list = this.targets(req);
+      const data: Record<string, unknown> = {};
+      for (const r of list) {
+        const res = await this.handleOne(r, req);
+        if (!res.ok) return res;
+        if (res.data !== undefined) data[r.name] = res.data;
+      }
+      return { ok: true, data: req.resource === 'all' ? data : data[list[0]?.name ?? ''] };
+    } catch (err) {
+      const e = err as Error & { exitCode?: number };
+      return { ok: false, message: e.message, exitCode: e.exitCode ?? 20 };
+    }
+  }
+
+  private verdict(r: Resource, v: Verdict | { ok: false; message: string; exitCode: number }): ControlResponse {
+    if (v.ok) return { ok: true };
+    return { ok: false, message: `${r.cfg.self.minor}: ${v.message}`, exitCode: v.exitCode };
+  }
+
+  private async handleOne(r: Resource, req: ControlRequest): Promise<ControlResponse> {
+    switch (req.cmd) {
+      case 'up':
+        await r.attach();
+        r.connect({ discardMyData: false });
+        return { ok: true };
+      case 'down':
+        return this.verdict(r, await r.down());
+      case 'attach':
+        await r.attach();
+        return { ok: true };
+      case 'detach':
+        await r.detach();
+        return { ok: true };
+      case 'connect':
+        r.connect({ discardMyData: !!req.discardMyData });
+        return { ok: true };
+      case 'disconnect':
+        return this.verdict(r, await r.disconnect());
+      case 'primary':
+        return this.verdict(r, await r.primary(!!req.force));
+      case 'secondary':
+        return this.verdict(r, await r.secondary());
+      case 'invalidate':
+        return this.verdict(r, await r.invalidate(false));
+      case 'invalidate-remote':
+        return this.verdict(r, await r.invalidate(true));
+      case 'verify':
+        return this.verdict(r, await r.verify());
+      case 'pause-sync':
+        return this.verdict(r, r.setPaused(true));
+      case 'resume-sync':
+        return this.verdict(r, r.setPaused(false));
+      case 'new-current-uuid':
+        return this.verdict(r, await r.newCurrentUuid(!!req.clearBitmap));
+      case 'wait-connect': {
+        const ok = await this.waitFor(() => r.cs !== 'WFConnection' && r.cs !== 'Unconnected' && r.cs !== 'WFReportParams' && r.cs !== 'StandAlone' || (r.cs === 'StandAlone' && !r.isUp), req.timeoutMs);
+        if (!ok) return { ok: false, message: `${r.name}: timed out waiting for the connection (cs:${r.cs})`, exitCode: 5 };
+        if (r.cs === 'StandAlone') return { ok: false, message: `${r.name}: resource is StandAlone`, exitCode: 5 };
+        return { ok: true };
+      }
+      case 'wait-sync': {
+        const busy = (): boolean => ['WFBitMapS', 'WFBitMapT', 'WFSyncUUID', 'SyncSource', 'SyncTarget', 'PausedSyncS', 'PausedSyncT', 'StartingSyncS', 'StartingSyncT', 'WFReportParams'].includes(r.cs);
+        const ok = await this.waitFor(() => !busy(), req.timeoutMs);
+        return ok ? { ok: true } : { ok: false, message: `${r.name}: timed out waiting for the resync to finish (cs:${r.cs})`, exitCode: 5 };
+      }
+      case 'status':
+        return { ok: true, data: r.status() };
+      case 'outdate':
+        return { ok: false, message: `${r.name}: outdate is not supported yet`, exitCode: 20 };
+      default:
+        return { ok: false, message: `unknown command '${String(req.cmd)}'`, exitCode: 1 };
+    }
+  }
+
+  /** Re-reads the config and applies what can change on a running resource. */
+  private async adjust(req: ControlRequest): Promise<ControlResponse> {
+    const cfg = loadConfig(this.opts.configPath);
+    this.config = cfg;
+    const names = req.resource && req.resource !== 'all' ? [req.resource] : [...this.resources.keys()];
+    for (const name of names) {
+      const r = this.resources.get(name);
+      if (!r) continue;
+      const resolved = resolveResource(cfg, name, this.opts.node);
+      r.applyConfig(resolved);
+    }
+    this.changed();
+    return { ok: true };
+  }
+
+  statusText(): string {
+    return renderStatusText([...this.resources.values()].map((r) => r.status()));
+  }
+}

@@ -1,0 +1,58 @@
+// tandemd: runs in the foreground (init scripts and systemd background it, so they hold its PID).
+import { Command } from 'commander';
+import pino from 'pino';
+import { Daemon } from './daemon.js';
+import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from '../cli/common-options.js';
+import { TANDEM_VERSION } from './version.js';
+
+const program = new Command('tandemd')
+  .description('Tandem replication daemon (one per node)')
+  .version(TANDEM_VERSION)
+  .option('--config <file>', 'tandem.conf (DRBD grammar)', DEFAULT_CONFIG)
+  .option('--node <name>', 'which `on NAME` section is this host (env TANDEM_NODE)', defaultNode())
+  .option('--run-dir <dir>', 'control socket, status file, NBD sockets (env TANDEM_RUN_DIR)', defaultRunDir())
+  .option('--log-level <level>', 'pino log level', process.env.TANDEM_LOG_LEVEL || 'info')
+  .option('--up', 'bring every resource of this node up at start (like `drbdadm up all` in an init script)', false);
+
+program.parse(process.argv);
+const opts = program.opts<{ config: string; node: string; runDir: string; logLevel: string; up: boolean }>();
+const logger = pino({ level: opts.logLevel, base: { node: opts.node } });
+
+let daemon: Daemon;
+try {
+  daemon = new Daemon({ configPath: opts.config, node: opts.node, runDir: opts.runDir, logger });
+} catch (err) {
+  process.stderr.write(`tandemd: ${(err as Error).message}\n`);
+  process.exit(10);
+}
+
+async function main(): Promise<void> {
+  await daemon.start();
+  if (opts.up) {
+    const res = await daemon.handle({ cmd: 'up', resource: 'all' });
+    if (!res.ok) logger.error({ message: res.message }, 'up all failed');
+  }
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal: sig }, 'shutting down');
+    daemon.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error({ err: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // peer input must never take the daemon down; a bug that slips through is logged, not fatal
+  process.on('uncaughtException', (err) => logger.error({ err: err.message, stack: err.stack }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => logger.error({ err: String(err) }, 'unhandled rejection'));
+}
+
+main().catch((err: Error) => {
+  logger.fatal({ err: err.message }, 'tandemd failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,96 @@
+// The peer-link protocol: every message that crosses the replication link, as a named type.
+// A frame is a small msgpackr-encoded header (one of these objects, without `payload`) plus,
+// for messages that carry block data, the raw bytes as a separate chunk: large payloads are
+// never wrapped inside an encoded object (that would copy them; see PERFORMANCE.md).
+
+export const PROTOCOL_VERSION = 1;
+
+export type Role = 'Primary' | 'Secondary' | 'Unknown';
+export type DiskState =
+  | 'Diskless' | 'Attaching' | 'Failed' | 'Negotiating' | 'Inconsistent'
+  | 'Outdated' | 'DUnknown' | 'Consistent' | 'UpToDate';
+
+/** Generation UUIDs travel as hex strings: msgpackr would otherwise need bigint extensions. */
+export interface WireUuids { current: string; bitmap: string; history: [string, string] }
+
+// --- handshake (before anything else) ---
+export interface HelloMsg {
+  type: 'hello';
+  version: number;
+  resource: string;
+  node: string;
+  /** random per connection attempt; the race between both sides' connects keeps the pair with the larger nonce */
+  nonce: string;
+}
+export interface AuthChallengeMsg { type: 'auth-challenge'; challenge: Buffer }
+export interface AuthResponseMsg { type: 'auth-response'; response: Buffer }
+export interface AuthResultMsg { type: 'auth-result'; ok: boolean }
+/** DRBD's ReportParams + ReportSizes + ReportUUIDs + ReportState in one message. */
+export interface ParamsMsg {
+  type: 'params';
+  protocol: 'A' | 'B' | 'C';
+  usableSize: number;      // bytes of the peer's local usable size
+  uuids: WireUuids;
+  flags: string[];         // metadata flags names (consistent, crashed-primary, …)
+  dirtyBits: number;       // bitmap population count
+  role: Role;
+  disk: DiskState;
+  discardMyData: boolean;
+}
+
+// --- keepalive ---
+export interface PingMsg { type: 'ping' }
+export interface PingAckMsg { type: 'ping-ack' }
+
+// --- state changes, after the handshake ---
+export interface StateMsg { type: 'state'; role: Role; disk: DiskState }
+/** `skipInitialSync` is DRBD's UUID flag 8, sent by `new-current-uuid --clear-bitmap` on a just-created pair */
+export interface UuidsMsg { type: 'uuids'; uuids: WireUuids; dirtyBits: number; skipInitialSync: boolean }
+/** P_SYNC_UUID: the SyncSource's new bitmap UUID, which the SyncTarget adopts as its current UUID */
+export interface SyncUuidMsg { type: 'sync-uuid'; uuid: string }
+/** the outcome of the sync decision, announced by the side that decided (both decide identically; this cross-checks) */
+export interface SyncPlanMsg { type: 'sync-plan'; plan: 'none' | 'source' | 'target'; mode: 'bitmap' | 'full' }
+/** the bitmap of the sending side (raw bytes in the payload), for a merged resync */
+export interface BitmapMsg { type: 'bitmap'; granularity: number; payload: Buffer }
+
+// --- application I/O ---
+export type WriteKind = 'write' | 'trim' | 'zeroes';
+export interface DataMsg {
+  type: 'data';
+  seq: number;           // per-connection sequence, the ack names it
+  offset: number;
+  length: number;
+  kind: WriteKind;
+  fua: boolean;
+  payload?: Buffer;      // present for kind 'write'
+}
+/** protocol B: the peer has received the data */
+export interface RecvAckMsg { type: 'recv-ack'; seq: number }
+/** protocol C: the data is on the peer's disk; `ok` false means the peer's disk failed */
+export interface WriteAckMsg { type: 'write-ack'; seq: number; ok: boolean }
+/** a FLUSH from the client: the peer flushes its disk and acks */
+export interface FlushMsg { type: 'flush'; seq: number }
+export interface FlushAckMsg { type: 'flush-ack'; seq: number; ok: boolean }
+/** blocks the sender could not replicate (peer unreachable mid-write); the receiver marks them too */
+export interface OutOfSyncMsg { type: 'out-of-sync'; offset: number; length: number }
+
+// --- resync (SyncTarget asks, SyncSource answers) ---
+export interface ResyncRequestMsg { type: 'resync-request'; offset: number; length: number }
+export interface ResyncDataMsg { type: 'resync-data'; offset: number; length: number; payload: Buffer }
+/** checksum-based resync / verify: the target sends its checksum, the source answers in-sync or with data */
+export interface ChecksumRequestMsg { type: 'checksum-request'; offset: number; length: number; crc: number; purpose: 'csum-resync' | 'verify' }
+export interface ChecksumReplyMsg { type: 'checksum-reply'; offset: number; length: number; equal: boolean; purpose: 'csum-resync' | 'verify' }
+export interface ResyncDoneMsg { type: 'resync-done'; ok: boolean }
+
+// --- teardown ---
+export interface DisconnectMsg { type: 'disconnect'; reason: string }
+
+export type PeerMessage =
+  | HelloMsg | AuthChallengeMsg | AuthResponseMsg | AuthResultMsg | ParamsMsg
+  | PingMsg | PingAckMsg
+  | StateMsg | UuidsMsg | SyncUuidMsg | SyncPlanMsg | BitmapMsg
+  | DataMsg | RecvAckMsg | WriteAckMsg | FlushMsg | FlushAckMsg | OutOfSyncMsg
+  | ResyncRequestMsg | ResyncDataMsg | ChecksumRequestMsg | ChecksumReplyMsg | ResyncDoneMsg
+  | DisconnectMsg;
+
+export type PeerMessageType = PeerMessage['type'];

@@ -1,0 +1,121 @@
+// The SyncTarget's side of a resync: which dirty runs to request next, how many may be in flight,
+// and when the rate limit allows the next one. Pure: the bitmap is reached through a function,
+// time is a parameter, so a test drives a whole resync with a fake clock.
+import { RateLimiter } from './rate-limiter.js';
+
+export interface Run {
+  offset: number;
+  length: number;
+}
+
+export interface PlannerOptions {
+  /** bytes per request: large runs keep the link busy with few messages */
+  maxRequestBytes: number;
+  /** requests in flight at once */
+  maxInFlight: number;
+  /** resync rate in bytes per second; 0 = unlimited */
+  rateBytesPerSec: number;
+}
+
+export type PlanStep =
+  | { kind: 'request'; runs: Run[] }
+  | { kind: 'wait'; ms: number; runs: Run[] }
+  | { kind: 'idle' }
+  | { kind: 'done' };
+
+export class ResyncPlanner {
+  private cursor = 0;
+  private readonly inFlight = new Map<number, Run>();
+  private readonly limiter: RateLimiter;
+  private paused = false;
+  /** a full pass found nothing new, but bits may have been set behind the cursor meanwhile */
+  private wrapped = false;
+
+  constructor(
+    private readonly opts: PlannerOptions,
+    private readonly nextDirtyRun: (from: number, maxBytes: number) => Run | null,
+    private readonly dirtyCount: () => number,
+    nowMs: number,
+  ) {
+    this.limiter = new RateLimiter(opts.rateBytesPerSec, opts.maxRequestBytes, nowMs);
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  setRate(bytesPerSec: number): void {
+    this.limiter.setRate(bytesPerSec);
+  }
+
+  setPaused(p: boolean): void {
+    this.paused = p;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * What to do now. Returns the runs to request (already counted as in flight), or how long to
+   * wait for the rate limit, or idle (everything requested, replies pending), or done.
+   */
+  step(nowMs: number): PlanStep {
+    const runs: Run[] = [];
+    if (this.paused) return { kind: 'idle' };
+    if (this.inFlight.size === 0) this.wrapped = false;
+    while (this.inFlight.size < this.opts.maxInFlight) {
+      const run = this.findNext();
+      if (!run) break;
+      const wait = this.limiter.take(run.length, nowMs);
+      if (wait > 0) {
+        return runs.length > 0 ? { kind: 'request', runs } : { kind: 'wait', ms: wait, runs };
+      }
+      this.inFlight.set(run.offset, run);
+      this.cursor = run.offset + run.length;
+      runs.push(run);
+    }
+    if (runs.length > 0) return { kind: 'request', runs };
+    if (this.inFlight.size > 0) return { kind: 'idle' };
+    return this.dirtyCount() === 0 ? { kind: 'done' } : { kind: 'idle' };
+  }
+
+  private findNext(): Run | null {
+    for (;;) {
+      const run = this.nextDirtyRun(this.cursor, this.opts.maxRequestBytes);
+      // skip runs overlapping a request already in flight (bits are cleared only when data lands)
+      if (run && this.overlapsInFlight(run)) {
+        this.cursor = run.offset + run.length;
+        continue;
+      }
+      if (run) {
+        this.wrapped = false;
+        return run;
+      }
+      if (this.cursor === 0 || this.wrapped) return null;
+      // bits behind the cursor (a failed write marked them): one more pass from the start
+      this.cursor = 0;
+      this.wrapped = true;
+    }
+  }
+
+  private overlapsInFlight(run: Run): boolean {
+    for (const r of this.inFlight.values()) {
+      if (r.offset < run.offset + run.length && run.offset < r.offset + r.length) return true;
+    }
+    return false;
+  }
+
+  /** A reply for the request that started at `offset` arrived (its blocks are written). */
+  complete(offset: number): void {
+    this.inFlight.delete(offset);
+    this.wrapped = false;
+  }
+
+  /** The link dropped: forget what was in flight (the bits are still set, the next resync resends). */
+  reset(): void {
+    this.inFlight.clear();
+    this.cursor = 0;
+    this.wrapped = false;
+  }
+}
