@@ -240,9 +240,7 @@ export class Resource implements NbdBackend {
     this.dev = null;
     if (md) {
       try {
-        await md.flushBitmap();
         await md.markClean();
-        await md.saveSuperblock();
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'could not persist metadata on detach');
       }

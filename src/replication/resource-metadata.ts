@@ -1,0 +1,276 @@
+// The metadata of an attached resource, held open by tandemd: generation UUIDs and flags, the
+// in-memory dirty bitmap (native) and its persistence, and the activity log that makes a crashed
+// Primary's possibly-diverging blocks known at the next attach.
+import type { ResolvedResource } from '../config/index.js';
+import { BlockDevice } from '../storage/block-device.js';
+import { DirtyBitmap } from '../storage/dirty-bitmap.js';
+import { computeLayout, type MetaLayout, type MetaPlacement } from '../storage/metadata-layout.js';
+import { readMetadata, writeAlTransaction, writeBitmap, writeBitmapRange, writeSuperblock, type MetaIO } from '../storage/metadata-store.js';
+import { ActivityLogWriter, AL_EXTENT_SIZE, alExtentsFor } from '../storage/activity-log.js';
+import type { MetaFlags } from '../storage/metadata-flags.js';
+import type { Superblock } from '../storage/superblock.js';
+import type { GenerationUuids } from './generation-uuids.js';
+
+/** Flag names as the resource and the wire use them (kebab-case of DRBD's MDF_* names). */
+export type FlagName =
+  | 'consistent' | 'primary-ind' | 'connected-ind' | 'full-sync' | 'was-up-to-date'
+  | 'peer-outdated' | 'crashed-primary' | 'al-clean' | 'al-disabled';
+
+const FLAG_KEYS: Record<FlagName, keyof MetaFlags> = {
+  consistent: 'consistent',
+  'primary-ind': 'primaryInd',
+  'connected-ind': 'connectedInd',
+  'full-sync': 'fullSync',
+  'was-up-to-date': 'wasUpToDate',
+  'peer-outdated': 'peerOutdated',
+  'crashed-primary': 'crashedPrimary',
+  'al-clean': 'alClean',
+  'al-disabled': 'alDisabled',
+};
+
+function flagsToSet(f: MetaFlags): Set<FlagName> {
+  const s = new Set<FlagName>();
+  for (const [name, key] of Object.entries(FLAG_KEYS) as [FlagName, keyof MetaFlags][]) if (f[key]) s.add(name);
+  return s;
+}
+
+function setToFlags(s: ReadonlySet<FlagName>): MetaFlags {
+  const f = {} as MetaFlags;
+  for (const [name, key] of Object.entries(FLAG_KEYS) as [FlagName, keyof MetaFlags][]) f[key] = s.has(name);
+  return f;
+}
+
+export function placementFor(cfg: ResolvedResource): MetaPlacement {
+  const m = cfg.self.metaDisk;
+  if (m.kind === 'internal') return { kind: 'internal' };
+  if (m.kind === 'external' && m.index !== null) return { kind: 'external-indexed', index: m.index };
+  return { kind: 'external-flexible' };
+}
+
+/** Bitmap bits are persisted by 4 KiB page; this records which pages changed since the last flush. */
+class PageTracker {
+  private dirty = new Set<number>();
+  constructor(private readonly granularity: number) {}
+  touch(offset: number, length: number): void {
+    const bytesPerPage = 4096 * 8 * this.granularity;
+    const first = Math.floor(offset / bytesPerPage);
+    const last = Math.floor((offset + Math.max(length, 1) - 1) / bytesPerPage);
+    for (let p = first; p <= last; p++) this.dirty.add(p);
+  }
+  all(): void {
+    this.dirty.add(-1);
+  }
+  take(): number[] | 'all' {
+    const d = this.dirty;
+    this.dirty = new Set();
+    if (d.has(-1)) return 'all';
+    return [...d].sort((a, b) => a - b);
+  }
+  get pending(): boolean {
+    return this.dirty.size > 0;
+  }
+}
+
+/** The bitmap as the resource sees it: the native bitmap plus change tracking for persistence. */
+export class TrackedBitmap {
+  constructor(readonly native: DirtyBitmap, private readonly pages: PageTracker) {}
+  get granularity(): number {
+    return this.native.granularity;
+  }
+  setRange(offset: number, length: number): void {
+    this.native.setRange(offset, length);
+    this.pages.touch(offset, length);
+  }
+  clearRange(offset: number, length: number): void {
+    this.native.clearRange(offset, length);
+    this.pages.touch(offset, length);
+  }
+  testRange(offset: number, length: number): boolean {
+    return this.native.testRange(offset, length);
+  }
+  count(): number {
+    return this.native.count();
+  }
+  nextDirtyRun(from: number, maxBytes: number): { offset: number; length: number } | null {
+    return this.native.nextDirtyRun(from, maxBytes);
+  }
+  setAll(): void {
+    this.native.setAll();
+    this.pages.all();
+  }
+  clearAll(): void {
+    this.native.clearAll();
+    this.pages.all();
+  }
+  merge(other: Buffer): void {
+    this.native.merge(other);
+    this.pages.all();
+  }
+  toBuffer(): Buffer {
+    return this.native.toBuffer();
+  }
+}
+
+export class ResourceMetadata {
+  flags: Set<FlagName>;
+  uuids: GenerationUuids;
+  readonly bitmap: TrackedBitmap;
+  /** byte ranges of the activity log found at attach: what a crashed Primary may have written alone */
+  readonly alRecovered: { offset: number; length: number }[];
+  private readonly pages: PageTracker;
+  private readonly al: ActivityLogWriter;
+  /** hot extents, least recently used first (Map keeps insertion order) */
+  private readonly active = new Map<number, number>();
+  private alChain: Promise<void> = Promise.resolve();
+  private pendingExtents = new Map<number, Promise<void>>();
+  private sbWrite: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly io: MetaIO,
+    private readonly ownIo: BlockDevice | null,
+    private readonly layout: MetaLayout,
+    private sb: Superblock,
+    bitmapBytes: Buffer,
+    alActive: ReadonlySet<number>,
+    al: ActivityLogWriter,
+    private readonly alExtents: number,
+    allDirty: boolean,
+  ) {
+    this.flags = flagsToSet(sb.flags);
+    this.uuids = { current: sb.uuids.current, bitmap: sb.uuids.bitmap, history: [sb.uuids.history[0], sb.uuids.history[1]] };
+    const native = new DirtyBitmap(sb.usableSize, sb.bmBytesPerBit);
+    native.loadBuffer(bitmapBytes);
+    if (allDirty) native.setAll();
+    this.pages = new PageTracker(sb.bmBytesPerBit);
+    this.bitmap = new TrackedBitmap(native, this.pages);
+    this.alRecovered = [...alActive].map((e) => ({ offset: e * AL_EXTENT_SIZE, length: Math.min(AL_EXTENT_SIZE, Math.max(0, sb.usableSize - e * AL_EXTENT_SIZE)) })).filter((r) => r.length > 0);
+    this.al = al;
+  }
+
+  get usableSize(): number {
+    return this.sb.usableSize;
+  }
+
+  close(): void {
+    this.ownIo?.close();
+  }
+
+  /**
+   * Before a write to [offset, offset+length) reaches the disk, its extents must be in the on-disk
+   * activity log. Returns null on the fast path (all extents already hot), else a Promise that
+   * resolves once the AL transaction is durable.
+   */
+  markActive(offset: number, length: number): Promise<void> | null {
+    const extents = alExtentsFor(offset, length);
+    let waits: Promise<void>[] | null = null;
+    let missing: number[] | null = null;
+    for (const e of extents) {
+      const pending = this.pendingExtents.get(e);
+      if (pending) (waits ??= []).push(pending);
+      else if (this.active.has(e)) {
+        this.active.delete(e);
+        this.active.set(e, 1);
+      } else (missing ??= []).push(e);
+    }
+    if (!missing && !waits) return null;
+    if (missing) {
+      for (const e of missing) this.active.set(e, 1);
+      this.evictBeyondCapacity();
+      const hot = [...this.active.keys()];
+      const p = (this.alChain = this.alChain.then(async () => {
+        this.flags.delete('al-clean');
+        const tx = this.al.recordActive(hot);
+        await writeAlTransaction(this.io, this.layout, tx);
+      }));
+      for (const e of missing) this.pendingExtents.set(e, p);
+      void p.finally(() => {
+        for (const e of missing!) if (this.pendingExtents.get(e) === p) this.pendingExtents.delete(e);
+      }).catch(() => undefined);
+      (waits ??= []).push(p);
+    }
+    return Promise.all(waits!).then(() => undefined);
+  }
+
+  private evictBeyondCapacity(): void {
+    if (this.active.size <= this.alExtents) return;
+    for (const e of this.active.keys()) {
+      if (this.active.size <= this.alExtents) break;
+      // least recently used first; an extent whose AL write is still pending stays
+      if (!this.pendingExtents.has(e)) this.active.delete(e);
+    }
+  }
+
+  saveSuperblock(): Promise<void> {
+    const next = this.sbWrite.then(() => {
+      this.sb = { ...this.sb, uuids: { ...this.uuids, history: [this.uuids.history[0], this.uuids.history[1]] }, flags: setToFlags(this.flags), bitmapCrc32c: null };
+      return writeSuperblock(this.io, this.layout, this.sb);
+    });
+    this.sbWrite = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Persist the bitmap pages changed since the last call. */
+  async flushBitmap(): Promise<void> {
+    if (!this.pages.pending) return;
+    const pages = this.pages.take();
+    const bytes = this.bitmap.toBuffer();
+    if (pages === 'all') {
+      await writeBitmap(this.io, this.layout, bytes);
+      return;
+    }
+    const wordsPerPage = 4096 / 8;
+    const totalWords = bytes.length / 8;
+    let i = 0;
+    while (i < pages.length) {
+      let j = i;
+      while (j + 1 < pages.length && pages[j + 1] === pages[j]! + 1) j++;
+      const firstWord = pages[i]! * wordsPerPage;
+      const endWord = Math.min(totalWords, (pages[j]! + 1) * wordsPerPage);
+      if (firstWord < endWord) await writeBitmapRange(this.io, this.layout, bytes, firstWord, endWord - firstWord);
+      i = j + 1;
+    }
+  }
+
+  /**
+   * Clean stop: the whole bitmap goes to disk with its checksum recorded in the superblock, and
+   * an empty AL transaction says there is nothing to replay.
+   */
+  async markClean(): Promise<void> {
+    await this.alChain.catch(() => undefined);
+    const tx = this.al.recordActive([]);
+    await writeAlTransaction(this.io, this.layout, tx);
+    this.active.clear();
+    this.flags.add('al-clean');
+    this.pages.take();
+    const crc = await writeBitmap(this.io, this.layout, this.bitmap.toBuffer());
+    await this.sbWrite;
+    this.sb = { ...this.sb, uuids: { ...this.uuids, history: [this.uuids.history[0], this.uuids.history[1]] }, flags: setToFlags(this.flags), bitmapCrc32c: crc };
+    await writeSuperblock(this.io, this.layout, this.sb);
+  }
+}
+
+export async function openResourceMetadata(dev: BlockDevice, cfg: ResolvedResource): Promise<ResourceMetadata> {
+  const placement = placementFor(cfg);
+  let metaIo: MetaIO = dev;
+  let own: BlockDevice | null = null;
+  if (placement.kind !== 'internal') {
+    const m = cfg.self.metaDisk as { path: string };
+    own = BlockDevice.open(m.path);
+    metaIo = own;
+  }
+  try {
+    const layout = computeLayout(placement, { dataSize: dev.size, metaDeviceSize: metaIo.size });
+    const contents = await readMetadata(metaIo, layout, { device: `${cfg.name} (${cfg.self.disk})` });
+    // a damaged bitmap cannot say what is in sync: treat everything as out of sync
+    const allDirty = contents.bitmapChecksum === 'mismatch';
+    const alExtents = contents.superblock.alExtents;
+    const al = new ActivityLogWriter({ areaOffset: contents.layout.alOffset, areaSize: contents.layout.alSize, alExtents }, contents.alRecovered);
+    const active = contents.superblock.flags.alClean ? new Set<number>() : contents.alRecovered.active;
+    return new (ResourceMetadata as unknown as new (...a: unknown[]) => ResourceMetadata)(
+      metaIo, own, contents.layout, contents.superblock, contents.bitmap, active, al, alExtents, allDirty,
+    );
+  } catch (err) {
+    own?.close();
+    throw err;
+  }
+}

@@ -1,0 +1,47 @@
+import { describe, it, expect } from 'vitest';
+import { PeerPending } from '../../../src/replication/peer-io.js';
+import { SyncProgress } from '../../../src/replication/sync-progress.js';
+
+describe('PeerPending', () => {
+  it('resolves on write-ack and reports unknown acks', async () => {
+    const p = new PeerPending();
+    const a = p.add(0, 4096, 'write');
+    expect(p.recvAck(a.seq)).toBe(true);
+    await expect(a.received).resolves.toBe('ok');
+    expect(p.writeAck(a.seq, true)).toBeDefined();
+    await expect(a.done).resolves.toBe('ok');
+    expect(p.writeAck(a.seq, true)).toBeUndefined();
+    expect(p.recvAck(999)).toBe(false);
+  });
+  it('hands back every unconfirmed op when the link drops', async () => {
+    const p = new PeerPending();
+    const a = p.add(0, 4096, 'write');
+    const b = p.add(8192, 4096, 'recv');
+    p.writeAck(a.seq, true);
+    const lost = p.dropAll();
+    expect(lost.map((o) => o.offset)).toEqual([8192]);
+    await expect(b.done).resolves.toBe('lost');
+    expect(p.size).toBe(0);
+  });
+});
+
+describe('SyncProgress with a fake clock', () => {
+  it('computes percent, speed and ETA', () => {
+    const p = new SyncProgress(100 * 1024 * 1024, 0);
+    for (let t = 1000; t <= 5000; t += 1000) p.update(100 * 1024 * 1024 - (t / 1000) * 10 * 1024 * 1024, t);
+    const s = p.snapshot(50 * 1024 * 1024, 5000);
+    expect(s.percent).toBeCloseTo(50, 5);
+    expect(s.speedKiBs).toBe(10 * 1024);
+    expect(s.avgSpeedKiBs).toBe(10 * 1024);
+    expect(s.etaSec).toBe(5);
+    expect(s.totalKiB).toBe(100 * 1024);
+    expect(s.leftKiB).toBe(50 * 1024);
+  });
+  it('excludes paused time from the average', () => {
+    const p = new SyncProgress(10 * 1024, 0);
+    p.pause(1000);
+    p.resume(11_000);
+    const s = p.snapshot(0, 12_000);
+    expect(s.avgSpeedKiBs).toBe(5);
+  });
+});
