@@ -1,4 +1,66 @@
+// Entry point of tandem_native: block I/O on the addon's own thread pool, the dirty bitmap,
+// and CRC-32C. Nothing here knows about peers or roles.
 #include <napi.h>
-// Placeholder entry point; the storage addon is filled in by the native work.
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
-NODE_API_MODULE(tandem_native, Init)
+
+#include <memory>
+
+#include "block_device.h"
+#include "crc32c.h"
+#include "dirty_bitmap.h"
+#include "io_pool.h"
+#include "napi_util.h"
+
+namespace tandem {
+namespace {
+
+// setCompletionHandler(records: Float64Array, fn: (count: number) => void)
+Napi::Value SetCompletionHandler(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* c = env.GetInstanceData<std::shared_ptr<Completer>>();
+  if (info.Length() < 2 || !(*c)->SetHandler(env, info[0], info[1]))
+    ThrowType(env, "setCompletionHandler(records: Float64Array (>= 64 entries), fn: Function)");
+  return env.Undefined();
+}
+
+// alignPad(buffer, alignment): bytes to skip from the start of `buffer` to reach an address
+// that is a multiple of `alignment` (a power of two). Lets JS carve aligned Buffers for
+// O_DIRECT out of ordinary V8-owned memory.
+Napi::Value AlignPad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint8_t* data;
+  size_t len;
+  uint64_t align;
+  if (!GetBuffer(info, 0, "buffer", &data, &len) || !GetUint(info, 1, "alignment", &align))
+    return env.Undefined();
+  if (align == 0 || (align & (align - 1)) != 0) {
+    ThrowRange(env, "alignment must be a power of two");
+    return env.Undefined();
+  }
+  uintptr_t p = reinterpret_cast<uintptr_t>(data);
+  return Napi::Number::New(env, static_cast<double>((align - (p & (align - 1))) & (align - 1)));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  std::shared_ptr<Completer> c = Completer::Create(env);
+  if (!c) {
+    Napi::Error::New(env, "tandem_native: cannot create the I/O completion channel")
+        .ThrowAsJavaScriptException();
+    return exports;
+  }
+  env.SetInstanceData<std::shared_ptr<Completer>>(new std::shared_ptr<Completer>(c));
+  exports.Set("setCompletionHandler", Napi::Function::New(env, SetCompletionHandler));
+  exports.Set("alignPad", Napi::Function::New(env, AlignPad));
+  InitBlockDevice(env, exports);
+  InitDirtyBitmap(env, exports);
+  InitCrc32c(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace tandem
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return tandem::Init(env, exports);
+}
+
+NODE_API_MODULE(tandem_native, InitModule)

@@ -38,7 +38,7 @@ export class Daemon {
     this.config = loadConfig(opts.configPath);
     this.status = new StatusWriter(path.join(opts.runDir, 'status'), () => this.renderStatusFile());
     for (const r of this.config.resources) {
-      if (!r.hosts?.some((h: { name: string }) => h.name === opts.node)) continue;
+      if (!r.hosts?.some((h) => h.names.includes(opts.node))) continue;
       const resolved = resolveResource(this.config, r.name, opts.node);
       this.resources.set(r.name, this.makeResource(resolved));
     }

@@ -88,6 +88,10 @@ export interface ResourceStatus {
   sync?: SyncProgress;
   /** while VerifyS/VerifyT */
   verify?: SyncProgress;
+  /** Tandem's extras for `status --json` (not printed in /proc/drbd) */
+  sizeBytes?: number;
+  uuids?: { current: string; bitmap: string; history: [string, string] };
+  dirtyBits?: number;
 }
 
 export const IDLE_IO_FLAGS: IoFlags = {

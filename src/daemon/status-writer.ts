@@ -8,6 +8,7 @@ export class StatusWriter {
   private timer: NodeJS.Timeout | null = null;
   private dirty = true;
   private last = '';
+  private soon: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly file: string,
@@ -24,8 +25,15 @@ export class StatusWriter {
     this.timer.unref();
   }
 
+  /** A change is written within ~100 ms (tests and `watch` see it promptly), at most 10 times a second. */
   markDirty(): void {
     this.dirty = true;
+    if (this.soon || !this.timer) return;
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      if (this.dirty) this.writeNow();
+    }, 100);
+    this.soon.unref();
   }
 
   writeNow(): void {
@@ -39,6 +47,8 @@ export class StatusWriter {
   }
 
   stop(): void {
+    if (this.soon) clearTimeout(this.soon);
+    this.soon = null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }

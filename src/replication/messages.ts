@@ -5,10 +5,8 @@
 
 export const PROTOCOL_VERSION = 1;
 
-export type Role = 'Primary' | 'Secondary' | 'Unknown';
-export type DiskState =
-  | 'Diskless' | 'Attaching' | 'Failed' | 'Negotiating' | 'Inconsistent'
-  | 'Outdated' | 'DUnknown' | 'Consistent' | 'UpToDate';
+import type { DiskState, Role } from './drbd-states.js';
+export type { DiskState, Role } from './drbd-states.js';
 
 /** Generation UUIDs travel as hex strings: msgpackr would otherwise need bigint extensions. */
 export interface WireUuids { current: string; bitmap: string; history: [string, string] }
@@ -19,12 +17,16 @@ export interface HelloMsg {
   version: number;
   resource: string;
   node: string;
-  /** random per connection attempt; the race between both sides' connects keeps the pair with the larger nonce */
+  /** random per connection attempt; both sides' nonces together name the connection (PeerConnection.id) */
   nonce: string;
+  /** the cram-hmac-alg this side will authenticate with, absent without a shared-secret: lets both
+   *  sides refuse a one-sided or mismatched auth configuration with a clear reason before any challenge */
+  auth?: string;
 }
 export interface AuthChallengeMsg { type: 'auth-challenge'; challenge: Buffer }
 export interface AuthResponseMsg { type: 'auth-response'; response: Buffer }
-export interface AuthResultMsg { type: 'auth-result'; ok: boolean }
+/** `reason` says why a refusal happened (wrong secret, one-sided or mismatched cram-hmac-alg) so both logs say it */
+export interface AuthResultMsg { type: 'auth-result'; ok: boolean; reason?: string }
 /** DRBD's ReportParams + ReportSizes + ReportUUIDs + ReportState in one message. */
 export interface ParamsMsg {
   type: 'params';

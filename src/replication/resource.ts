@@ -23,7 +23,8 @@ import { openResourceMetadata, type ResourceMetadata } from './resource-metadata
 import { onSkipInitialSyncReceived } from './generation-uuids.js';
 import { parseWireUuid, uuidsFromWire, uuidsToWire, type UuidEngine } from './uuid-engine.js';
 import { decideConnect, type ConnectDecision } from './connect-decision.js';
-import type { ResourceStatus } from '../daemon/status-types.js';
+import { IDLE_IO_FLAGS, type ResourceStatus, type SyncProgress as SyncProgressStatus } from '../daemon/status-types.js';
+import { perMilleDone } from '../daemon/status-render.js';
 
 const RESYNC_REQUEST_BYTES = 1 << 20;
 const RESYNC_IN_FLIGHT = 8;
@@ -756,16 +757,16 @@ export class Resource implements NbdBackend {
   // ---------------------------------------------------------------- the Primary's I/O (NbdBackend)
 
   private assertServing(): void {
-    if (this.role !== 'Primary') throw new StorageError('resource is Secondary', 'EPERM', 'io', 0, this.name);
+    if (this.role !== 'Primary') throw new StorageError('resource is Secondary', { code: 'EPERM', op: 'read', offset: 0, path: this.name });
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
     this.assertServing();
     const dev = this.dev;
-    if (!dev) throw new StorageError('no local disk (Diskless): reads through the peer are not implemented', 'EIO', 'read', offset, this.name);
+    if (!dev) throw new StorageError('no local disk (Diskless): reads through the peer are not implemented', { code: 'EIO', op: 'read', offset: offset, path: this.name });
     if (this.disk !== 'UpToDate' && this.md?.bitmap.testRange(offset, length)) {
       // these blocks are not yet resynced here; serving them would return stale data
-      throw new StorageError('block is out of sync on this node', 'EIO', 'read', offset, this.name);
+      throw new StorageError('block is out of sync on this node', { code: 'EIO', op: 'read', offset: offset, path: this.name });
     }
     const data = await dev.read(offset, length);
     this.counters.dr += length / 1024;
@@ -793,7 +794,7 @@ export class Resource implements NbdBackend {
     this.assertServing();
     const dev = this.dev;
     const md = this.md;
-    if (!dev || !md) throw new StorageError('no local disk (Diskless)', 'EIO', 'write', offset, this.name);
+    if (!dev || !md) throw new StorageError('no local disk (Diskless)', { code: 'EIO', op: 'write', offset: offset, path: this.name });
     const hold = this.lock.acquire(offset, length);
     const release = typeof hold === 'function' ? hold : await hold;
     this.counters.ap++;
@@ -831,7 +832,7 @@ export class Resource implements NbdBackend {
   async flush(): Promise<void> {
     this.assertServing();
     const dev = this.dev;
-    if (!dev) throw new StorageError('no local disk (Diskless)', 'EIO', 'flush', 0, this.name);
+    if (!dev) throw new StorageError('no local disk (Diskless)', { code: 'EIO', op: 'flush', offset: 0, path: this.name });
     const conn = this.replicating() ? this.conn : null;
     let peer: Promise<unknown> | null = null;
     if (conn) {
@@ -1104,28 +1105,40 @@ export class Resource implements NbdBackend {
     const md = this.md;
     const left = md ? Math.min(md.bitmap.count() * md.bitmap.granularity, md.usableSize) : 0;
     const snap = this.progress?.snapshot(this.verifyState ? Math.max(0, this.size - this.verifyState.next) : left, this.deps.now());
+    const progress = (p: typeof snap): SyncProgressStatus | undefined =>
+      p && {
+        percent: p.totalKiB > 0 ? perMilleDone(p.leftKiB, p.totalKiB) / 10 : 100,
+        totalKiB: p.totalKiB,
+        leftKiB: p.leftKiB,
+        speedKiBs: p.speedKiBs,
+        avgSpeedKiBs: p.avgSpeedKiBs,
+        etaSec: p.etaSec,
+        paused: this.userPaused,
+        wantKiBs: this.cs === 'SyncTarget' ? Math.round(this.cfg.disk.resyncRateBytesPerSec / 1024) : undefined,
+      };
+    const syncing = isSyncing(this.cs) || this.cs === 'PausedSyncS' || this.cs === 'PausedSyncT';
     return {
       minor: this.cfg.self.minor,
       name: this.name,
+      peerName: this.cfg.peer.name,
       cs: this.cs,
       role: this.role,
       peerRole: this.peerRole,
       disk: this.disk,
       peerDisk: this.peerDisk,
       protocol: this.cfg.protocol,
-      suspended: false,
-      userPaused: this.userPaused,
+      flags: { ...IDLE_IO_FLAGS, pausedByUser: this.userPaused && syncing },
       counters: {
         ns: Math.round(this.counters.ns), nr: Math.round(this.counters.nr), dw: Math.round(this.counters.dw), dr: Math.round(this.counters.dr),
         al: this.counters.al, bm: this.counters.bm, lo: 0, pe: this.pending.size, ua: 0, ap: this.counters.ap, ep: 1,
         wo: 'f', oos: this.oosKiB(),
       },
-      sync: snap && (isSyncing(this.cs) || this.cs === 'PausedSyncS' || this.cs === 'PausedSyncT') ? { ...snap, paused: this.userPaused } : undefined,
-      verify: snap && (this.cs === 'VerifyS' || this.cs === 'VerifyT') ? { ...snap } : undefined,
+      sync: syncing ? progress(snap) : undefined,
+      verify: this.cs === 'VerifyS' || this.cs === 'VerifyT' ? progress(snap) : undefined,
       sizeBytes: this.size,
       uuids: md ? uuidsToWire(md.uuids) : undefined,
       dirtyBits: md?.bitmap.count() ?? 0,
-    } as ResourceStatus;
+    };
   }
 }
 

@@ -1,30 +1,11 @@
 // Which user-requested state changes DRBD allows, and the exact reason it gives when it refuses
 // (drbd_state.c is_valid_state / is_valid_soft_transition; strings from drbd_strings.c).
 // Pure: the daemon asks before it acts, and tests walk the table.
-import type { DiskState, Role } from './messages.js';
+import { connRank, type ConnState, type DiskState, type Role } from './drbd-states.js';
 
-export type ConnState =
-  | 'StandAlone' | 'Disconnecting' | 'Unconnected' | 'Timeout' | 'BrokenPipe' | 'NetworkFailure'
-  | 'ProtocolError' | 'TearDown' | 'WFConnection' | 'WFReportParams' | 'Connected'
-  | 'StartingSyncS' | 'StartingSyncT' | 'WFBitMapS' | 'WFBitMapT' | 'WFSyncUUID'
-  | 'SyncSource' | 'SyncTarget' | 'VerifyS' | 'VerifyT' | 'PausedSyncS' | 'PausedSyncT';
+export type { ConnState } from './drbd-states.js';
+export { connRank, diskRank } from './drbd-states.js';
 
-const CONN_ORDER: ConnState[] = [
-  'StandAlone', 'Disconnecting', 'Unconnected', 'Timeout', 'BrokenPipe', 'NetworkFailure',
-  'ProtocolError', 'TearDown', 'WFConnection', 'WFReportParams', 'Connected',
-  'StartingSyncS', 'StartingSyncT', 'WFBitMapS', 'WFBitMapT', 'WFSyncUUID',
-  'SyncSource', 'SyncTarget', 'VerifyS', 'VerifyT', 'PausedSyncS', 'PausedSyncT',
-];
-const DISK_ORDER: DiskState[] = [
-  'Diskless', 'Attaching', 'Failed', 'Negotiating', 'Inconsistent', 'Outdated', 'DUnknown', 'Consistent', 'UpToDate',
-];
-
-export function connRank(cs: ConnState): number {
-  return CONN_ORDER.indexOf(cs);
-}
-export function diskRank(ds: DiskState): number {
-  return DISK_ORDER.indexOf(ds);
-}
 export function isConnected(cs: ConnState): boolean {
   return connRank(cs) >= connRank('Connected');
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Pair, disksEqual, waitFor } from '../helpers/two-nodes.js';
-import { connectNbd } from '../../src/nbd/client.js';
+import { connect as connectNbd } from '../../src/nbd/client.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -194,7 +194,7 @@ describe('two tandemd nodes on loopback', () => {
     expect(seen).toMatch(/^version: \S+ \(api:\d+\/proto:\d+\)\n/);
     expect(seen).toMatch(/ 0: cs:SyncSource ro:Primary\/Secondary ds:UpToDate\/Inconsistent C r-----\n/);
     expect(seen).toMatch(/\n {4}ns:\d+ nr:\d+ dw:\d+ dr:\d+ al:\d+ bm:\d+ lo:\d+ pe:\d+ ua:\d+ ap:\d+ ep:\d+ wo:\w oos:\d+\n/);
-    expect(seen).toMatch(/\t\[[=>.]{20}\] sync'ed: +\d+\.\d% \(\d+\/\d+\)M\n/);
+    expect(seen).toMatch(/\t\[[=>.]{20}\] sync'ed: +\d+\.\d% \(\d+\/\d+\)[MK]\n/);
     // the rate limit holds: 64 MiB at 4 MiB/s cannot be done within the first two seconds
     const st = await pair.node1.status();
     expect(st.cs).toBe('SyncSource');

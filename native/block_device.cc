@@ -1,0 +1,361 @@
+// Opening the backing device and the JS-facing NativeDevice class. Requests are validated
+// here (a bad offset from JS must never become a wild pread) and handed to the I/O pool.
+#include "block_device.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "io_job.h"
+#include "io_pool.h"
+#include "napi_util.h"
+
+namespace tandem {
+
+DeviceState::~DeviceState() {
+  if (fd >= 0) ::close(fd);
+}
+
+namespace {
+
+struct OpenError {
+  int err;
+  std::string message;
+};
+
+// Files get a 4 KiB O_DIRECT alignment: it satisfies every logical block size in use (512 and
+// 4096) without asking the filesystem which device it sits on.
+constexpr uint32_t kFileDirectAlign = 4096;
+
+bool OpenDevice(const std::string& path, bool direct, bool readOnly, DeviceState* st,
+                OpenError* e) {
+  struct stat sb;
+  if (stat(path.c_str(), &sb) < 0) {
+    int err = errno;
+    e->err = err;
+    e->message = path + ": " + (err == ENOENT ? std::string("no such file or directory")
+                                              : std::string(strerror(err)));
+    return false;
+  }
+  // Checked before open(): opening a FIFO would block and a tty would become ours.
+  if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode)) {
+    e->err = EINVAL;
+    e->message = path + ": not a regular file or block device";
+    return false;
+  }
+  bool isBlock = S_ISBLK(sb.st_mode);
+  int flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY;
+  // O_EXCL on a block device fails with EBUSY when it is mounted, a member of an md/dm/LVM
+  // stack, or opened O_EXCL by someone else (another tandemd, mkfs, ...).
+  if (isBlock) flags |= O_EXCL;
+  if (direct) flags |= O_DIRECT;
+  int fd;
+  do {
+    fd = open(path.c_str(), flags);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    int err = errno;
+    e->err = err;
+    if (err == EBUSY)
+      e->message = path + ": device is in use (mounted or held open by another process)";
+    else if (err == EINVAL && direct)
+      e->message = path + ": O_DIRECT is not supported here (filesystem or device refused it)";
+    else
+      e->message = path + ": " + strerror(err);
+    return false;
+  }
+  st->fd = fd;  // owned by st from here on
+  struct stat fb;
+  if (fstat(fd, &fb) < 0 || (fb.st_mode & S_IFMT) != (sb.st_mode & S_IFMT)) {
+    e->err = EINVAL;
+    e->message = path + ": changed type while being opened";
+    return false;
+  }
+  st->path = path;
+  st->isBlock = isBlock;
+  st->direct = direct;
+  st->readOnly = readOnly;
+  if (isBlock) {
+    uint64_t bytes = 0;
+    if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
+      e->err = errno;
+      e->message = path + ": BLKGETSIZE64 failed: " + strerror(errno);
+      return false;
+    }
+    st->size = bytes;
+    int lbs = 512;
+    if (ioctl(fd, BLKSSZGET, &lbs) < 0 || lbs < 512) lbs = 512;
+    st->align = direct ? static_cast<uint32_t>(lbs) : 1;
+  } else {
+    st->size = static_cast<uint64_t>(fb.st_size);
+    st->align = direct ? kFileDirectAlign : 1;
+  }
+  return true;
+}
+
+class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeDevice",
+                       {
+                           InstanceMethod<&DeviceWrap::Info>("info"),
+                           InstanceMethod<&DeviceWrap::Read>("read"),
+                           InstanceMethod<&DeviceWrap::Write>("write"),
+                           InstanceMethod<&DeviceWrap::WriteBatch>("writeBatch"),
+                           InstanceMethod<&DeviceWrap::Flush>("flush"),
+                           InstanceMethod<&DeviceWrap::Discard>("discard"),
+                           InstanceMethod<&DeviceWrap::InjectFaults>("injectFaults"),
+                           InstanceMethod<&DeviceWrap::ClearFaults>("clearFaults"),
+                           InstanceMethod<&DeviceWrap::Close>("close"),
+                       });
+  }
+
+  // new NativeDevice(path, direct, readOnly, faultsEnabled)
+  explicit DeviceWrap(const Napi::CallbackInfo& info) : ObjectWrap(info) {
+    Napi::Env env = info.Env();
+    completer_ = *env.GetInstanceData<std::shared_ptr<Completer>>();
+    if (info.Length() < 4 || !info[0].IsString()) {
+      ThrowType(env, "NativeDevice(path, direct, readOnly, faultsEnabled)");
+      return;
+    }
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    auto st = std::make_shared<DeviceState>();
+    OpenError e{0, ""};
+    if (!OpenDevice(path, info[1].ToBoolean(), info[2].ToBoolean(), st.get(), &e)) {
+      Napi::Error err = Napi::Error::New(env, e.message);
+      err.Set("errno", Napi::Number::New(env, e.err));
+      err.Set("syscall", Napi::String::New(env, "open"));
+      err.Set("path", Napi::String::New(env, path));
+      err.ThrowAsJavaScriptException();
+      return;
+    }
+    st->faultsEnabled = info[3].ToBoolean();
+    st_ = st;
+  }
+
+ private:
+  bool Usable(Napi::Env env) {
+    if (!st_) {
+      Napi::Error::New(env, "device was never opened").ThrowAsJavaScriptException();
+      return false;
+    }
+    return true;
+  }
+
+  bool CheckRange(Napi::Env env, const char* op, uint64_t off, uint64_t len, bool aligned) {
+    if (off > st_->size || len > st_->size - off) {
+      ThrowRange(env, st_->path + ": " + op + " of " + std::to_string(len) + " bytes at offset " +
+                          std::to_string(off) + " is beyond the device end (" +
+                          std::to_string(st_->size) + " bytes)");
+      return false;
+    }
+    if (aligned && st_->direct && (off % st_->align || len % st_->align)) {
+      ThrowRange(env, st_->path + ": O_DIRECT " + op + " needs offset and length aligned to " +
+                          std::to_string(st_->align) + " bytes");
+      return false;
+    }
+    return true;
+  }
+
+  IoJob* NewJob(const Napi::CallbackInfo& info, IoOp op) {
+    uint64_t id;
+    if (!GetUint(info, 0, "id", &id)) return nullptr;
+    IoJob* job = new (std::nothrow) IoJob();
+    if (!job) {
+      Napi::Error::New(info.Env(), "out of memory").ThrowAsJavaScriptException();
+      return nullptr;
+    }
+    job->id = static_cast<double>(id);
+    job->op = op;
+    job->dev = st_;
+    job->completer = completer_;
+    return job;
+  }
+
+  void Submit(IoJob* job) {
+    if (st_->closed) {
+      job->err = kErrClosed;
+      completer_->CompleteNow(job);
+    } else {
+      completer_->Submit(job);
+    }
+  }
+
+  // read(id, offset, buffer) / write(id, offset, buffer): the whole Buffer is transferred.
+  Napi::Value ReadOrWrite(const Napi::CallbackInfo& info, IoOp op) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint64_t off;
+    uint8_t* data;
+    size_t len;
+    if (!GetUint(info, 1, "offset", &off) || !GetBuffer(info, 2, "buffer", &data, &len))
+      return env.Undefined();
+    if (!CheckRange(env, op == IoOp::kRead ? "read" : "write", off, len, true))
+      return env.Undefined();
+    IoJob* job = NewJob(info, op);
+    if (!job) return env.Undefined();
+    job->seg = {off, data, len};
+    napi_create_reference(env, info[2], 1, &job->ref);
+    Submit(job);
+    return env.Undefined();
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("kind", Napi::String::New(env, st_->isBlock ? "block" : "file"));
+    o.Set("size", Napi::Number::New(env, static_cast<double>(st_->size)));
+    o.Set("alignment", Napi::Number::New(env, st_->align));
+    return o;
+  }
+
+  Napi::Value Read(const Napi::CallbackInfo& info) { return ReadOrWrite(info, IoOp::kRead); }
+  Napi::Value Write(const Napi::CallbackInfo& info) { return ReadOrWrite(info, IoOp::kWrite); }
+
+  // writeBatch(id, offsets: Float64Array, buffers: Buffer[])
+  Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      ThrowType(env, "writeBatch(id, offsets: Float64Array, buffers: Buffer[])");
+      return env.Undefined();
+    }
+    Napi::Float64Array offsets = info[1].As<Napi::Float64Array>();
+    Napi::Array buffers = info[2].As<Napi::Array>();
+    uint32_t n = buffers.Length();
+    if (offsets.ElementLength() != n) {
+      ThrowRange(env, "writeBatch: offsets and buffers differ in length");
+      return env.Undefined();
+    }
+    std::unique_ptr<IoJob> job(NewJob(info, IoOp::kWriteBatch));
+    if (!job) return env.Undefined();
+    job->segs.reserve(n);
+    for (uint32_t i = 0; i < n; i++) {
+      double d = offsets[i];
+      Napi::Value b = buffers.Get(i);
+      if (!(d >= 0 && d <= kMaxSafeInteger && static_cast<double>(static_cast<uint64_t>(d)) == d) ||
+          !b.IsTypedArray() || b.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        ThrowType(env, "writeBatch: entry " + std::to_string(i) +
+                           " needs a non-negative integer offset and a Buffer");
+        return env.Undefined();
+      }
+      Napi::Uint8Array u8 = b.As<Napi::Uint8Array>();
+      uint64_t off = static_cast<uint64_t>(d);
+      if (!CheckRange(env, "write", off, u8.ByteLength(), true)) return env.Undefined();
+      job->segs.push_back({off, u8.Data(), u8.ByteLength()});
+    }
+    job->refs.resize(n, nullptr);
+    for (uint32_t i = 0; i < n; i++) napi_create_reference(env, buffers.Get(i), 1, &job->refs[i]);
+    Submit(job.release());
+    return env.Undefined();
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    IoJob* job = NewJob(info, IoOp::kFlush);
+    if (job) Submit(job);
+    return env.Undefined();
+  }
+
+  // discard(id, offset, length)
+  Napi::Value Discard(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint64_t off, len;
+    if (!GetUint(info, 1, "offset", &off) || !GetUint(info, 2, "length", &len))
+      return env.Undefined();
+    if (!CheckRange(env, "discard", off, len, false)) return env.Undefined();
+    IoJob* job = NewJob(info, IoOp::kDiscard);
+    if (!job) return env.Undefined();
+    job->seg = {off, nullptr, len};
+    Submit(job);
+    return env.Undefined();
+  }
+
+  // injectFaults(flat: Float64Array of [offset, length, ops, errno] quadruples)
+  Napi::Value InjectFaults(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!st_->faultsEnabled) {
+      Napi::Error::New(env, st_->path +
+                                ": fault injection is disabled (set TANDEM_TEST_FAULTS=1 "
+                                "before opening the device)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (info.Length() < 1 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      ThrowType(env, "injectFaults(Float64Array)");
+      return env.Undefined();
+    }
+    Napi::Float64Array a = info[0].As<Napi::Float64Array>();
+    std::vector<Fault> add;
+    for (size_t i = 0; i + 3 < a.ElementLength(); i += 4) {
+      add.push_back({static_cast<uint64_t>(a[i]), static_cast<uint64_t>(a[i + 1]),
+                     static_cast<int>(a[i + 2]), static_cast<int>(a[i + 3])});
+    }
+    std::lock_guard<std::mutex> lock(st_->faultMu);
+    st_->faults.insert(st_->faults.end(), add.begin(), add.end());
+    st_->hasFaults.store(!st_->faults.empty(), std::memory_order_release);
+    return env.Undefined();
+  }
+
+  Napi::Value ClearFaults(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!st_->faultsEnabled) {
+      Napi::Error::New(env, st_->path + ": fault injection is disabled")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::lock_guard<std::mutex> lock(st_->faultMu);
+    st_->faults.clear();
+    st_->hasFaults.store(false, std::memory_order_release);
+    return env.Undefined();
+  }
+
+  // Requests not yet started complete with kErrClosed; requests inside a syscall are waited
+  // for, so when close() returns the fd is closed and an O_EXCL device can be reopened.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!st_ || st_->closed) return env.Undefined();
+    DeviceState* st = st_.get();
+    std::vector<IoJob*> queued =
+        IoPool::Get().Sweep([st](const IoJob& j) { return j.dev.get() == st; });
+    {
+      std::unique_lock<std::mutex> lock(st->mu);
+      st->closed = true;
+      st->cv.wait(lock, [st] { return st->running == 0; });
+      if (st->fd >= 0) ::close(st->fd);
+      st->fd = -1;
+    }
+    for (IoJob* j : queued) {
+      j->err = kErrClosed;
+      // Already counted as pending when submitted; Push only queues the delivery.
+      j->completer->Push(j);
+    }
+    return env.Undefined();
+  }
+
+  std::shared_ptr<DeviceState> st_;
+  std::shared_ptr<Completer> completer_;
+};
+
+}  // namespace
+
+void InitBlockDevice(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeDevice", DeviceWrap::Define(env));
+}
+
+}  // namespace tandem

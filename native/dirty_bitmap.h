@@ -1,0 +1,6 @@
+#pragma once
+#include <napi.h>
+
+namespace tandem {
+void InitDirtyBitmap(Napi::Env env, Napi::Object exports);
+}

@@ -1,0 +1,645 @@
+// The haresources controller: which resource groups run on this node, as events in and actions
+// out, with no I/O. Heartbeat v1 semantics (ResourceManager, hb_resource.c):
+//
+// - each haresources line is a group preferred by ("owned by") its first-named node;
+// - resources start left to right and stop right to left;
+// - the other node takes a group over when the owner is dead or in standby; a dead node that may
+//   hold anything is fenced (STONITH) first, retried every stonithRetryMs until it succeeds;
+//   with no STONITH configured heartbeat takes over anyway ("Shared disks are not protected");
+// - auto_failback on (and legacy): when the owner is back, the group moves back to it (stopped
+//   on the holder, then started on the owner); off: it stays where it runs;
+// - a failed start stops what had started (right to left) and declines the group, so the peer
+//   may try; a failed stop (after stopRetries retries, as ResourceManager's HA_STOPRETRYMAX)
+//   marks the group FAILED: it is never started again here, and the peer is refused it,
+//   until an operator cleans it up. Heartbeat reboots the node instead; we keep the node and
+//   tell the operator.
+//
+// While both nodes are up every start goes through the claim/grant handshake of
+// control-messages.ts, so a group never runs on both.
+
+import type { AutoFailback } from '../config/heartbeat/ha-cf.js';
+import type { HaResource, HaResourceGroup } from '../config/heartbeat/haresources.js';
+import type { ClaimReason, ControlMessage, DenyReason, RscStateMsg } from './control-messages.js';
+import type { LogLevel } from './membership.js';
+
+/** hb_standby / hb_takeover keywords. */
+export type Scope = 'all' | 'local' | 'foreign' | 'failback';
+
+export interface ControllerConfig {
+  self: string;
+  /** the other node of ha.cf; null in a one-node cluster */
+  peer: string | null;
+  groups: readonly HaResourceGroup[];
+  autoFailback: AutoFailback;
+  /** a fencing command is configured (ha.cf stonith_host) */
+  stonith: boolean;
+  /** heartbeat retries a failed STONITH every 5 s */
+  stonithRetryMs?: number;
+  /** retries of a failed stop before the group is FAILED (ResourceManager: 10) */
+  stopRetries?: number;
+  /** delay between stop retries (ResourceManager: 1 s) */
+  stopRetryMs?: number;
+  /** re-announce rsc_state this often, against lost packets */
+  announceMs?: number;
+  /** re-send an unanswered claim this often */
+  claimRetryMs?: number;
+}
+
+export type ControllerEvent =
+  | { type: 'membership'; node: string; state: 'up' | 'dead'; restarted?: boolean }
+  | { type: 'control'; from: string; msg: ControlMessage }
+  | { type: 'resource-result'; group: string; index: number; op: 'start' | 'stop'; ok: boolean; message?: string }
+  | { type: 'standby-request'; scope?: Scope }
+  | { type: 'takeover-request'; scope?: Scope }
+  | { type: 'stonith-result'; node?: string; ok: boolean; message?: string }
+  /** operator: a FAILED group has been stopped by hand here; manage it again */
+  | { type: 'cleanup'; group: string };
+
+export type ControllerAction =
+  | { type: 'start-resource'; group: string; index: number; resource: HaResource }
+  | { type: 'stop-resource'; group: string; index: number; resource: HaResource }
+  | { type: 'stonith'; node: string }
+  | { type: 'send-control'; msg: ControlMessage }
+  | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
+
+export type LocalGroupState = 'stopped' | 'starting' | 'started' | 'stopping' | 'failed';
+export type PeerGroupState = 'unknown' | 'free' | 'held' | 'busy' | 'claimed' | 'failed' | 'declined' | 'dead';
+export type ResourceState = 'stopped' | 'started' | 'failed';
+
+export interface GroupStatus {
+  group: string;
+  owner: string;
+  local: LocalGroupState;
+  declined: 'standby' | 'start-failed' | null;
+  peer: PeerGroupState;
+  resources: Array<{ resource: string; state: ResourceState }>;
+}
+
+export interface ControllerStatus {
+  self: string;
+  peer: string | null;
+  peerState: 'unknown' | 'up' | 'dead';
+  fencing: 'none' | 'running' | 'retry-wait' | 'done';
+  groups: GroupStatus[];
+}
+
+type Claim = 'none' | 'pending' | 'granted' | 'denied';
+
+interface Group {
+  def: HaResourceGroup;
+  key: string;
+  ownedBySelf: boolean;
+  local: LocalGroupState;
+  resources: ResourceState[];
+  /** resource being started or stopped */
+  index: number;
+  opOut: boolean;
+  /** stopping to undo a failed start */
+  rollback: boolean;
+  stopAttempts: number;
+  stopRetryAtMs: number | null;
+  declined: 'standby' | 'start-failed' | null;
+  claim: Claim;
+  claimSentMs: number;
+  /** the peer's status of this group when it denied our claim: claim again only once it changes */
+  deniedPeerStatus: PeerGroupState | null;
+  /** operator takeover: claim even where the normal rules would not */
+  forced: boolean;
+  /** auto_failback: the peer came up while we (the owner) may not hold it; cleared once settled */
+  failbackArmed: boolean;
+  /** the peer claimed it and we agreed: grant once stopped */
+  grantAfterStop: boolean;
+  /** we granted it to the peer: we do not start it while the peer claims or holds it */
+  grantedToPeer: boolean;
+}
+
+interface PeerView {
+  version: number;
+  held: Set<string>; busy: Set<string>; claimed: Set<string>; failed: Set<string>; declined: Set<string>;
+}
+
+export class Controller {
+  private readonly cfg: Required<Omit<ControllerConfig, 'peer' | 'groups'>> & { peer: string | null };
+  private readonly groups: Group[];
+  private readonly byKey = new Map<string, Group>();
+  private peerState: 'unknown' | 'up' | 'dead';
+  private view: PeerView | null = null;
+  private fencing: 'none' | 'running' | 'retry-wait' | 'done';
+  private fenceRetryAtMs = 0;
+  /** groups the dead peer reported FAILED, which only fencing makes safe to take */
+  private blockedUntilFenced = new Set<string>();
+  private failover = false;
+  private stateVersion = 0;
+  private lastSentState = '';
+  private lastAnnounceMs: number;
+
+  constructor(cfg: ControllerConfig, nowMs: number) {
+    const self = cfg.self.toLowerCase();
+    const peer = cfg.peer?.toLowerCase() ?? null;
+    this.cfg = {
+      self, peer,
+      autoFailback: cfg.autoFailback,
+      stonith: cfg.stonith,
+      stonithRetryMs: cfg.stonithRetryMs ?? 5000,
+      stopRetries: cfg.stopRetries ?? 10,
+      stopRetryMs: cfg.stopRetryMs ?? 1000,
+      announceMs: cfg.announceMs ?? 2000,
+      claimRetryMs: cfg.claimRetryMs ?? 1000,
+    };
+    this.groups = cfg.groups.map((def) => ({
+      def, key: def.key, ownedBySelf: def.node.toLowerCase() === self,
+      local: 'stopped', resources: def.resources.map(() => 'stopped'), index: 0, opOut: false, rollback: false,
+      stopAttempts: 0, stopRetryAtMs: null, declined: null, claim: 'none', claimSentMs: 0, deniedPeerStatus: null,
+      forced: false, failbackArmed: false, grantAfterStop: false, grantedToPeer: false,
+    }));
+    for (const g of this.groups) this.byKey.set(g.key, g);
+    // Without a peer there is nobody to wait for or to fence.
+    this.peerState = peer === null ? 'dead' : 'unknown';
+    this.fencing = peer === null ? 'done' : 'none';
+    this.lastAnnounceMs = nowMs;
+  }
+
+  handle(event: ControllerEvent, nowMs: number): ControllerAction[] {
+    const out: ControllerAction[] = [];
+    switch (event.type) {
+      case 'membership': this.onMembership(event, nowMs, out); break;
+      case 'control': this.onControl(event.from, event.msg, out); break;
+      case 'resource-result': this.onResult(event, nowMs, out); break;
+      case 'standby-request': this.onStandby(event.scope ?? 'all', out); break;
+      case 'takeover-request': this.onTakeover(event.scope ?? 'all', out); break;
+      case 'stonith-result': this.onStonithResult(event, nowMs, out); break;
+      case 'cleanup': this.onCleanup(event.group, out); break;
+    }
+    this.reconcile(nowMs, out);
+    return out;
+  }
+
+  tick(nowMs: number): ControllerAction[] {
+    const out: ControllerAction[] = [];
+    if (this.fencing === 'retry-wait' && nowMs >= this.fenceRetryAtMs && this.cfg.peer) {
+      this.fencing = 'running';
+      out.push(log('info', `Resetting node ${this.cfg.peer} (retry)`, { node: this.cfg.peer }));
+      out.push({ type: 'stonith', node: this.cfg.peer });
+    }
+    for (const g of this.groups) {
+      if (g.local === 'stopping' && !g.opOut && g.stopRetryAtMs !== null && nowMs >= g.stopRetryAtMs) {
+        g.stopRetryAtMs = null;
+        this.issueStop(g, out);
+      }
+    }
+    const resend = this.groups.filter((g) => g.claim === 'pending' && nowMs - g.claimSentMs >= this.cfg.claimRetryMs);
+    if (resend.length > 0 && this.peerState === 'up') this.sendClaims(resend, nowMs, out);
+    if (this.peerState === 'up' && nowMs - this.lastAnnounceMs >= this.cfg.announceMs) this.announce(nowMs, out, true);
+    this.reconcile(nowMs, out);
+    return out;
+  }
+
+  status(): ControllerStatus {
+    return {
+      self: this.cfg.self,
+      peer: this.cfg.peer,
+      peerState: this.peerState,
+      fencing: this.fencing,
+      groups: this.groups.map((g) => ({
+        group: g.key,
+        owner: g.def.node,
+        local: g.local,
+        declined: g.declined,
+        peer: this.peerStatus(g),
+        resources: g.def.resources.map((r, i) => ({ resource: r.text, state: g.resources[i]! })),
+      })),
+    };
+  }
+
+  // --- events ---
+
+  private onMembership(e: { node: string; state: 'up' | 'dead'; restarted?: boolean }, nowMs: number, out: ControllerAction[]): void {
+    const node = e.node.toLowerCase();
+    if (node !== this.cfg.peer) return;
+    if (e.state === 'up') {
+      const wasDead = this.peerState === 'dead';
+      this.peerState = 'up';
+      this.view = null; // until its rsc_state arrives
+      if (this.fencing === 'running' || this.fencing === 'retry-wait') {
+        out.push(log('warn', `node ${node} is back while STONITH was pending; stop fencing it and coordinate by message`, { node }));
+      }
+      this.fencing = 'none';
+      this.blockedUntilFenced.clear();
+      if (e.restarted || wasDead) for (const g of this.groups) g.grantedToPeer = false;
+      for (const g of this.groups) {
+        if (g.claim === 'denied') g.claim = 'none';
+        // Failback happens when the owner (re)joins, as in heartbeat, not whenever the group
+        // is elsewhere: an operator's takeover must stick.
+        g.failbackArmed = g.ownedBySelf && g.local !== 'started';
+      }
+      this.announce(nowMs, out, true);
+      return;
+    }
+    if (this.peerState === 'dead') return;
+    // What the peer may hold is judged from its last word, before it is marked dead.
+    const mayHold = this.groups.filter((g) => this.peerMayHold(g));
+    const peerFailed = this.view ? this.groups.filter((g) => this.view!.failed.has(g.key)) : [];
+    this.peerState = 'dead';
+    for (const g of this.groups) {
+      if (g.claim !== 'none') g.claim = 'none';
+      g.grantAfterStop = false;
+    }
+    const toTake = this.groups.filter((g) => g.local !== 'started' && g.local !== 'failed');
+    if (toTake.length > 0) {
+      this.failover = true;
+      out.push(log('error', 'Start to fail-over.', { node, groups: toTake.map((g) => g.key) }));
+    }
+    if (mayHold.length === 0) {
+      this.fencing = 'done';
+      this.view = null;
+      return;
+    }
+    if (this.cfg.stonith) {
+      this.fencing = 'running';
+      out.push(log('info', `Resetting node ${node} before taking over ${mayHold.map((g) => g.key).join(', ')}`, { node }));
+      out.push({ type: 'stonith', node });
+      return;
+    }
+    out.push(log('warn', 'No STONITH device configured.', { node }));
+    out.push(log('warn', 'Shared disks are not protected.', { node }));
+    for (const g of peerFailed) {
+      this.blockedUntilFenced.add(g.key);
+      out.push(log('error', `group ${g.key} FAILED on ${node} (a stop failed there); not taking it over without STONITH`, { node, group: g.key }));
+    }
+    this.fencing = 'done';
+    this.view = null;
+    for (const g of this.groups) g.grantedToPeer = false;
+  }
+
+  private onStonithResult(e: { ok: boolean; message?: string }, nowMs: number, out: ControllerAction[]): void {
+    const node = this.cfg.peer;
+    if (this.fencing !== 'running' || node === null) {
+      out.push(log('info', `STONITH result ignored: no fencing in progress (${e.ok ? 'ok' : 'failed'})`, { node }));
+      return;
+    }
+    if (e.ok) {
+      this.fencing = 'done';
+      this.view = null;
+      this.blockedUntilFenced.clear();
+      for (const g of this.groups) g.grantedToPeer = false;
+      out.push(log('info', `node ${node} now reset.`, { node }));
+      return;
+    }
+    this.fencing = 'retry-wait';
+    this.fenceRetryAtMs = nowMs + this.cfg.stonithRetryMs;
+    out.push(log('error', `STONITH of ${node} failed.  Retrying...`, { node, message: e.message ?? '', retryInMs: this.cfg.stonithRetryMs }));
+  }
+
+  private onControl(from: string, msg: ControlMessage, out: ControllerAction[]): void {
+    if (from.toLowerCase() !== this.cfg.peer || this.peerState !== 'up') {
+      out.push(log('warn', `control message ${msg.type} from ${from} ignored: not the live peer`, { from }));
+      return;
+    }
+    switch (msg.type) {
+      case 'rsc-state': return this.onPeerState(msg);
+      case 'claim': return this.onClaim(msg.groups, msg.reason, out);
+      case 'grant':
+        for (const key of msg.groups) {
+          const g = this.byKey.get(key);
+          if (g && g.claim === 'pending') g.claim = 'granted';
+        }
+        return;
+      case 'deny':
+        for (const key of msg.groups) {
+          const g = this.byKey.get(key);
+          if (!g || g.claim !== 'pending') continue;
+          g.claim = 'denied';
+          g.failbackArmed = false;
+          g.deniedPeerStatus = this.peerStatus(g);
+          const level: LogLevel = msg.reason === 'held' ? 'info' : 'warn';
+          out.push(log(level, `${this.cfg.peer} refused group ${key} (${msg.reason})`, { group: key, reason: msg.reason }));
+          if (msg.reason === 'failed' || msg.reason === 'unknown') g.forced = false;
+          if (msg.reason === 'unknown') out.push(log('error', `haresources differ between ${this.cfg.self} and ${this.cfg.peer}: the peer has no group ${key}`, { group: key }));
+        }
+        return;
+    }
+  }
+
+  private onPeerState(msg: RscStateMsg): void {
+    if (this.view && msg.version <= this.view.version) return; // a late copy of an older state
+    this.view = {
+      version: msg.version,
+      held: new Set(msg.held), busy: new Set(msg.busy), claimed: new Set(msg.claimed),
+      failed: new Set(msg.failed), declined: new Set(msg.declined),
+    };
+    for (const g of this.groups) {
+      const s = this.peerStatus(g);
+      if (g.grantedToPeer && (s === 'free' || s === 'declined')) g.grantedToPeer = false;
+      // Standby is one-shot, as hb_standby: if the peer now gives the group away too, the
+      // latest standby wins and we take it.
+      if (s === 'declined' && g.declined === 'standby') g.declined = null;
+      if (g.claim === 'denied' && s !== g.deniedPeerStatus) g.claim = 'none';
+    }
+  }
+
+  private onClaim(keys: string[], reason: ClaimReason, out: ControllerAction[]): void {
+    const grant: string[] = [];
+    const deny = new Map<DenyReason, string[]>();
+    const refuse = (r: DenyReason, key: string) => deny.set(r, [...(deny.get(r) ?? []), key]);
+    const peer = this.cfg.peer;
+    for (const key of keys) {
+      const g = this.byKey.get(key);
+      if (!g) { refuse('unknown', key); out.push(log('error', `peer claimed unknown group ${key}: haresources differ between the nodes`, { group: key })); continue; }
+      if (g.local === 'failed') { refuse('failed', key); continue; }
+      if (g.local !== 'stopped') {
+        const releasing = g.grantAfterStop || g.declined !== null || g.rollback;
+        const failbackApplies = reason === 'failback' && this.cfg.autoFailback !== 'off' && !g.ownedBySelf;
+        if (releasing || reason === 'takeover' || failbackApplies) {
+          if (!g.grantAfterStop) {
+            const why = reason === 'takeover' ? `${peer} takes it over` : reason === 'failback' ? `auto_failback to its owner ${peer}` : `${peer} runs it while we release it`;
+            out.push(log('info', `Releasing resource group ${key}: ${why}`, { group: key, reason }));
+          }
+          g.grantAfterStop = true;
+          g.claim = 'none';
+          g.forced = false;
+          g.failbackArmed = false;
+        } else refuse('held', key);
+        continue;
+      }
+      if (g.claim === 'pending' || g.claim === 'granted') {
+        const peerWins = (reason === 'takeover' && !g.forced) || (reason !== 'takeover' && !g.forced && !g.ownedBySelf);
+        if (!peerWins) { refuse('conflict', key); continue; }
+        g.claim = 'none';
+        out.push(log('info', `withdrawing our claim on ${key}: ${peer} claimed it too and wins (${reason})`, { group: key }));
+      }
+      g.grantedToPeer = true;
+      g.failbackArmed = false;
+      grant.push(key);
+    }
+    if (grant.length > 0) out.push({ type: 'send-control', msg: { type: 'grant', groups: grant } });
+    for (const [r, groups] of deny) out.push({ type: 'send-control', msg: { type: 'deny', groups, reason: r } });
+  }
+
+  private onResult(e: { group: string; index: number; op: 'start' | 'stop'; ok: boolean; message?: string }, nowMs: number, out: ControllerAction[]): void {
+    const g = this.byKey.get(e.group);
+    const expected = g && g.opOut && g.index === e.index && ((e.op === 'start' && g.local === 'starting') || (e.op === 'stop' && g.local === 'stopping'));
+    if (!g || !expected) {
+      out.push(log('warn', `unexpected ${e.op} result for ${e.group}[${e.index}] ignored`, { group: e.group, index: e.index }));
+      return;
+    }
+    g.opOut = false;
+    const r = g.def.resources[e.index]!;
+    const detail = e.message ? ` ${e.message}` : '';
+    if (e.op === 'start') {
+      if (e.ok) {
+        g.resources[e.index] = 'started';
+        out.push(log('info', `Resource ${r.text} started. (rc=0)`, { group: g.key, resource: r.text }));
+        if (this.shouldRelease(g)) return this.beginStop(g, e.index, out);
+        if (e.index + 1 < g.def.resources.length) { g.index = e.index + 1; return this.issueStart(g, out); }
+        g.local = 'started';
+        g.claim = 'none';
+        g.forced = false;
+        g.failbackArmed = false;
+        out.push(log('info', `Resource group ${g.key} started on ${this.cfg.self}.`, { group: g.key, transition: 'started' }));
+        this.checkFailoverDone(out);
+        return;
+      }
+      g.resources[e.index] = 'failed';
+      out.push(log('error', `Resource ${r.text} failed to start.${detail}`, { group: g.key, resource: r.text, message: e.message ?? '' }));
+      out.push(log('error', `Giving up resources due to failure of ${r.text}`, { group: g.key }));
+      g.rollback = true;
+      g.claim = 'none';
+      g.forced = false;
+      return this.beginStop(g, e.index, out);
+    }
+    if (e.ok) {
+      g.resources[e.index] = 'stopped';
+      g.stopAttempts = 0;
+      out.push(log('info', `Resource ${r.text} stopped. (rc=0)`, { group: g.key, resource: r.text }));
+      if (e.index > 0) { g.index = e.index - 1; return this.issueStop(g, out); }
+      g.local = 'stopped';
+      if (g.rollback) {
+        g.rollback = false;
+        g.declined = 'start-failed';
+        out.push(log('warn', `Resource group ${g.key} released after a failed start; ${this.cfg.peer ?? 'no peer'} may try it`, { group: g.key }));
+      } else out.push(log('info', `Resource group ${g.key} stopped on ${this.cfg.self}.`, { group: g.key, transition: 'stopped' }));
+      if (g.grantAfterStop) {
+        g.grantAfterStop = false;
+        if (this.peerState === 'up') {
+          g.grantedToPeer = true;
+          out.push({ type: 'send-control', msg: { type: 'grant', groups: [g.key] } });
+        }
+      }
+      return;
+    }
+    g.stopAttempts += 1;
+    if (g.stopAttempts <= this.cfg.stopRetries) {
+      g.stopRetryAtMs = nowMs + this.cfg.stopRetryMs;
+      out.push(log('warn', `Retrying failed stop operation [${r.text}]${detail}`, { group: g.key, resource: r.text, attempt: g.stopAttempts }));
+      return;
+    }
+    g.local = 'failed';
+    g.resources[e.index] = 'failed';
+    g.rollback = false;
+    out.push(log('fatal', `Resource ${r.text} failed to stop.${detail}`, { group: g.key, resource: r.text }));
+    out.push(log('fatal', `Resource group ${g.key} is FAILED on ${this.cfg.self}: it may still hold ${r.text}, so neither node will start it. Stop it by hand, then run 'tandem-hb cleanup ${g.key}'.`, { group: g.key, transition: 'failed' }));
+    if (g.grantAfterStop) {
+      g.grantAfterStop = false;
+      if (this.peerState === 'up') out.push({ type: 'send-control', msg: { type: 'deny', groups: [g.key], reason: 'failed' } });
+    }
+  }
+
+  private onStandby(scope: Scope, out: ControllerAction[]): void {
+    if (this.cfg.autoFailback === 'legacy') {
+      out.push(log('error', "standby refused: standby is only implemented with auto_failback on or off, not legacy (as in heartbeat)", { scope }));
+      return;
+    }
+    if (this.peerState !== 'up') {
+      out.push(log('error', `standby refused: ${this.cfg.peer ?? 'the peer'} is not up, so nobody would run the groups`, { scope }));
+      return;
+    }
+    const groups = this.inScope(scope, 'standby');
+    out.push(log('info', `Giving up ${scope} resources (standby): ${groups.map((g) => g.key).join(', ') || 'none'}`, { scope }));
+    for (const g of groups) {
+      if (g.local === 'failed') continue;
+      g.declined = 'standby';
+      g.forced = false;
+      g.failbackArmed = false;
+      if (g.claim === 'pending' || g.claim === 'granted' || g.claim === 'denied') g.claim = 'none';
+    }
+  }
+
+  private onTakeover(scope: Scope, out: ControllerAction[]): void {
+    if (this.cfg.autoFailback === 'legacy') {
+      out.push(log('error', 'takeover refused: takeover is only implemented with auto_failback on or off, not legacy (as in heartbeat)', { scope }));
+      return;
+    }
+    const groups = this.inScope(scope, 'takeover');
+    out.push(log('info', `Taking over ${scope} resources: ${groups.map((g) => g.key).join(', ') || 'none'}`, { scope }));
+    for (const g of groups) {
+      if (g.local === 'failed') {
+        out.push(log('error', `group ${g.key} is FAILED here; stop it by hand and run 'tandem-hb cleanup ${g.key}' first`, { group: g.key }));
+        continue;
+      }
+      g.declined = null;
+      if (g.local === 'started' || g.local === 'starting') continue;
+      g.forced = true;
+      if (g.claim === 'denied') g.claim = 'none';
+    }
+  }
+
+  private onCleanup(key: string, out: ControllerAction[]): void {
+    const g = this.byKey.get(key);
+    if (!g) { out.push(log('error', `cleanup: no group ${key} in haresources`, { group: key })); return; }
+    if (g.local !== 'failed') { out.push(log('info', `cleanup: group ${key} is not FAILED (${g.local})`, { group: key })); return; }
+    g.local = 'stopped';
+    g.resources = g.resources.map(() => 'stopped');
+    g.stopAttempts = 0;
+    g.declined = null;
+    out.push(log('info', `cleanup: group ${key} marked stopped by the operator; managing it again`, { group: key, transition: 'stopped' }));
+  }
+
+  // --- decisions ---
+
+  private reconcile(nowMs: number, out: ControllerAction[]): void {
+    const toClaim: Group[] = [];
+    for (const g of this.groups) {
+      if (g.opOut || g.local === 'failed' || g.local === 'starting' || g.local === 'stopping') continue;
+      if (g.local === 'started') {
+        if (this.shouldRelease(g)) this.beginStop(g, g.def.resources.length - 1, out);
+        continue;
+      }
+      const reason = this.wantReason(g);
+      if (reason === null) {
+        if (g.claim === 'granted' || g.claim === 'pending') g.claim = 'none';
+        continue;
+      }
+      if (this.mayStart(g)) {
+        if (this.peerState === 'dead' && g.declined !== null) g.declined = null;
+        g.local = 'starting';
+        g.index = 0;
+        out.push(log('info', `Acquiring resource group: ${g.def.node} ${g.def.resources.map((r) => r.text).join(' ')}`, { group: g.key, reason, transition: 'starting' }));
+        this.issueStart(g, out);
+      } else if (this.peerState === 'up' && g.claim === 'none') toClaim.push(g);
+    }
+    if (toClaim.length > 0) this.sendClaims(toClaim, nowMs, out);
+    this.announce(nowMs, out, false);
+  }
+
+  /** Why this node should run g now, or null. */
+  private wantReason(g: Group): ClaimReason | null {
+    if (g.local === 'failed') return null;
+    if (this.peerState === 'dead') {
+      if (this.fencing !== 'done' || this.blockedUntilFenced.has(g.key)) return null;
+      return g.declined === 'start-failed' ? null : 'owner';
+    }
+    if (this.peerState !== 'up' || this.view === null) return null;
+    if (g.forced) return 'takeover';
+    if (g.declined !== null) return null;
+    const s = this.peerStatus(g);
+    if (s === 'failed') return null;
+    if (g.ownedBySelf) {
+      if (s === 'free' || s === 'declined') return 'owner';
+      if ((s === 'held' || s === 'busy') && this.cfg.autoFailback !== 'off' && g.failbackArmed) return 'failback';
+      return null;
+    }
+    return s === 'declined' ? 'peer-standby' : null;
+  }
+
+  private mayStart(g: Group): boolean {
+    if (this.peerState === 'dead') return this.fencing === 'done' && !this.blockedUntilFenced.has(g.key);
+    return this.peerState === 'up' && g.claim === 'granted';
+  }
+
+  private shouldRelease(g: Group): boolean {
+    return g.grantAfterStop || g.declined === 'standby';
+  }
+
+  private peerMayHold(g: Group): boolean {
+    if (g.grantedToPeer) return true;
+    if (this.view === null) return true; // never heard what it holds
+    const s = this.peerStatus(g);
+    return s === 'held' || s === 'busy' || s === 'claimed' || s === 'failed';
+  }
+
+  private peerStatus(g: Group): PeerGroupState {
+    if (this.peerState === 'dead') return 'dead';
+    const v = this.view;
+    if (!v) return 'unknown';
+    if (v.failed.has(g.key)) return 'failed';
+    if (v.busy.has(g.key)) return 'busy';
+    if (v.held.has(g.key)) return 'held';
+    if (v.claimed.has(g.key)) return 'claimed';
+    if (v.declined.has(g.key)) return 'declined';
+    return 'free';
+  }
+
+  private inScope(scope: Scope, op: 'standby' | 'takeover'): Group[] {
+    // hb_standby: local = groups preferred by this node, foreign (= failback) = the others.
+    // hb_takeover mirrors it from the taker's side: failback = take back the groups we prefer.
+    const local = op === 'takeover' && scope === 'failback' ? true : scope === 'local';
+    if (scope === 'all') return this.groups;
+    return this.groups.filter((g) => (local ? g.ownedBySelf : !g.ownedBySelf));
+  }
+
+  // --- actions ---
+
+  private sendClaims(groups: Group[], nowMs: number, out: ControllerAction[]): void {
+    const byReason = new Map<ClaimReason, string[]>();
+    for (const g of groups) {
+      const reason = this.wantReason(g);
+      if (reason === null) continue;
+      g.claim = 'pending';
+      g.claimSentMs = nowMs;
+      byReason.set(reason, [...(byReason.get(reason) ?? []), g.key]);
+    }
+    for (const [reason, keys] of byReason) out.push({ type: 'send-control', msg: { type: 'claim', groups: keys, reason } });
+  }
+
+  private beginStop(g: Group, fromIndex: number, out: ControllerAction[]): void {
+    g.local = 'stopping';
+    g.index = fromIndex;
+    g.stopAttempts = 0;
+    out.push(log('info', `Releasing resource group: ${g.def.node} ${g.def.resources.map((r) => r.text).join(' ')}`, { group: g.key, transition: 'stopping' }));
+    this.issueStop(g, out);
+  }
+
+  private issueStart(g: Group, out: ControllerAction[]): void {
+    const r = g.def.resources[g.index]!;
+    g.opOut = true;
+    out.push(log('info', `Resource ${r.text} tries to start.`, { group: g.key, resource: r.text }));
+    out.push({ type: 'start-resource', group: g.key, index: g.index, resource: r });
+  }
+
+  private issueStop(g: Group, out: ControllerAction[]): void {
+    const r = g.def.resources[g.index]!;
+    g.opOut = true;
+    out.push(log('info', `Resource ${r.text} tries to stop.`, { group: g.key, resource: r.text }));
+    out.push({ type: 'stop-resource', group: g.key, index: g.index, resource: r });
+  }
+
+  private checkFailoverDone(out: ControllerAction[]): void {
+    if (!this.failover || this.peerState !== 'dead') return;
+    if (this.groups.every((g) => g.local === 'started' || g.local === 'failed' || this.wantReason(g) === null)) {
+      this.failover = false;
+      out.push(log('info', 'fail-over succeeded.', { groups: this.groups.filter((g) => g.local === 'started').map((g) => g.key) }));
+    }
+  }
+
+  private announce(nowMs: number, out: ControllerAction[], force: boolean): void {
+    if (this.peerState !== 'up') return;
+    const pick = (f: (g: Group) => boolean) => this.groups.filter(f).map((g) => g.key);
+    const state = {
+      held: pick((g) => g.local === 'started'),
+      busy: pick((g) => g.local === 'starting' || g.local === 'stopping'),
+      claimed: pick((g) => g.local === 'stopped' && (g.claim === 'pending' || g.claim === 'granted')),
+      failed: pick((g) => g.local === 'failed'),
+      declined: pick((g) => g.declined !== null),
+    };
+    const summary = JSON.stringify(state);
+    if (!force && summary === this.lastSentState) return;
+    this.lastSentState = summary;
+    this.lastAnnounceMs = nowMs;
+    this.stateVersion += 1;
+    out.push({ type: 'send-control', msg: { type: 'rsc-state', version: this.stateVersion, ...state } });
+  }
+}
+
+function log(level: LogLevel, msg: string, fields: Record<string, unknown>): ControllerAction {
+  return { type: 'log', level, msg, fields };
+}

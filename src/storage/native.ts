@@ -1,0 +1,81 @@
+// Loads the C++ addon (build/Release/tandem_native.node) and describes its raw interface.
+// The typed wrappers live in block-device.ts, dirty-bitmap.ts and checksum.ts; nothing else
+// should call the addon directly.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeDeviceInfo {
+  kind: 'file' | 'block';
+  size: number;
+  /** Required alignment of offsets, lengths and buffer addresses; 1 unless O_DIRECT. */
+  alignment: number;
+}
+
+/** Requests carry a caller-chosen id; completion arrives through setCompletionHandler. */
+export interface NativeDevice {
+  info(): NativeDeviceInfo;
+  read(id: number, offset: number, target: Uint8Array): void;
+  write(id: number, offset: number, data: Uint8Array): void;
+  writeBatch(id: number, offsets: Float64Array, buffers: Uint8Array[]): void;
+  flush(id: number): void;
+  discard(id: number, offset: number, length: number): void;
+  /** Quadruples [offset, length, ops bitmask (1 read, 2 write, 4 flush), errno]. */
+  injectFaults(flat: Float64Array): void;
+  clearFaults(): void;
+  close(): void;
+}
+
+export interface NativeDeviceConstructor {
+  /** Opens synchronously; throws an Error carrying `errno` on failure. */
+  new (path: string, direct: boolean, readOnly: boolean, faultsEnabled: boolean): NativeDevice;
+}
+
+export interface NativeDirtyBitmap {
+  setRange(offset: number, length: number): void;
+  clearRange(offset: number, length: number): void;
+  testRange(offset: number, length: number): boolean;
+  count(): number;
+  nextDirtyRun(fromOffset: number, maxBytes: number): { offset: number; length: number } | null;
+  toBuffer(): Buffer;
+  loadBuffer(buf: Uint8Array): void;
+  merge(buf: Uint8Array): void;
+  setAll(): void;
+  clearAll(): void;
+  info(): { totalBits: number; granularity: number; byteLength: number };
+}
+
+export interface NativeAddon {
+  /** records: Float64Array of [id, err, failIndex, done] records; fn(count) once per batch. */
+  setCompletionHandler(records: Float64Array, fn: (count: number) => void): void;
+  alignPad(buf: Uint8Array, alignment: number): number;
+  NativeDevice: NativeDeviceConstructor;
+  NativeDirtyBitmap: new (deviceBytes: number, granularity: number) => NativeDirtyBitmap;
+  crc32c(data: Uint8Array, seed?: number): number;
+  crc32cTable(data: Uint8Array, seed?: number): number;
+  crc32cHardware: boolean;
+}
+
+/** The nearest directory at or above `start` that holds package.json (src/ and dist/src/ alike). */
+export function findPackageRoot(start: string): string {
+  let dir = start;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`tandem: no package.json above ${start}`);
+    dir = up;
+  }
+}
+
+function load(): NativeAddon {
+  const root = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+  const file = join(root, 'build', 'Release', 'tandem_native.node');
+  if (!existsSync(file)) {
+    throw new Error(`tandem native addon is not built (expected ${file}); run "npm install"`);
+  }
+  const require = createRequire(import.meta.url);
+  return require(file) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

@@ -1,0 +1,207 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DirtyBitmap } from '../../../src/storage/dirty-bitmap.js';
+
+/** The reference model: a set of dirty block indexes over a device of `size` bytes. */
+class Model {
+  readonly dirty = new Set<number>();
+  readonly blocks: number;
+  constructor(
+    readonly size: number,
+    readonly g: number,
+  ) {
+    this.blocks = Math.ceil(size / g);
+  }
+  touched(off: number, len: number): number[] {
+    if (len === 0) return [];
+    const out: number[] = [];
+    for (let b = Math.floor(off / this.g); b <= Math.floor((off + len - 1) / this.g); b++) out.push(b);
+    return out;
+  }
+  nextRun(from: number, maxBytes: number): { offset: number; length: number } | null {
+    if (from >= this.size) return null;
+    let b = Math.floor(from / this.g);
+    while (b < this.blocks && !this.dirty.has(b)) b++;
+    if (b >= this.blocks) return null;
+    const maxBlocks = Math.floor(maxBytes / this.g);
+    let k = 0;
+    while (k < maxBlocks && this.dirty.has(b + k)) k++;
+    const offset = b * this.g;
+    return { offset, length: Math.min(k * this.g, this.size - offset) };
+  }
+  bytes(): Buffer {
+    const buf = Buffer.alloc(Math.ceil(this.blocks / 64) * 8);
+    for (const b of this.dirty) buf[b >> 3] |= 1 << (b & 7);
+    return buf;
+  }
+}
+
+type Cmd =
+  | { t: 'set' | 'clear' | 'test'; a: number; b: number }
+  | { t: 'next'; a: number; m: number }
+  | { t: 'count' | 'roundtrip' | 'setAll' | 'clearAll' }
+  | { t: 'merge'; bits: number[] };
+
+const cmd: fc.Arbitrary<Cmd> = fc.oneof(
+  { weight: 20, arbitrary: fc.record({ t: fc.constantFrom('set' as const, 'clear' as const, 'test' as const), a: fc.double({ min: 0, max: 1, noNaN: true }), b: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+  { weight: 15, arbitrary: fc.record({ t: fc.constant('next' as const), a: fc.double({ min: 0, max: 1.05, noNaN: true }), m: fc.integer({ min: 1, max: 80 }) }) },
+  { weight: 5, arbitrary: fc.record({ t: fc.constantFrom('count' as const, 'roundtrip' as const) }) },
+  { weight: 5, arbitrary: fc.record({ t: fc.constant('merge' as const), bits: fc.array(fc.nat(400), { maxLength: 20 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constantFrom('setAll' as const, 'clearAll' as const) }) },
+);
+
+describe('DirtyBitmap against a Set model', () => {
+  it('agrees on random sequences of set/clear/test/count/nextDirtyRun/toBuffer+loadBuffer/merge', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(512, 4096),
+        fc.integer({ min: 0, max: 300 }), // whole blocks: enough to span several 64-bit words
+        fc.nat(4095), // a partial last block, sometimes
+        fc.array(cmd, { maxLength: 60 }),
+        (g, blocks, tail, cmds) => {
+          const size = blocks * g + (tail % g);
+          const bm = new DirtyBitmap(size, g);
+          const m = new Model(size, g);
+          expect(bm.totalBits).toBe(m.blocks);
+          for (const c of cmds) {
+            switch (c.t) {
+              case 'set':
+              case 'clear':
+              case 'test': {
+                const off = Math.floor(c.a * size);
+                const len = Math.floor(c.b * (size - off));
+                if (c.t === 'set') {
+                  bm.setRange(off, len);
+                  for (const b of m.touched(off, len)) m.dirty.add(b);
+                } else if (c.t === 'clear') {
+                  bm.clearRange(off, len);
+                  for (const b of m.touched(off, len)) m.dirty.delete(b);
+                } else {
+                  expect(bm.testRange(off, len)).toBe(m.touched(off, len).some((b) => m.dirty.has(b)));
+                }
+                break;
+              }
+              case 'next': {
+                const from = Math.floor(c.a * size);
+                expect(bm.nextDirtyRun(from, c.m * g + (c.m % 3))).toEqual(m.nextRun(from, c.m * g + (c.m % 3)));
+                break;
+              }
+              case 'count':
+                expect(bm.count()).toBe(m.dirty.size);
+                break;
+              case 'roundtrip': {
+                const buf = bm.toBuffer();
+                expect(buf.equals(m.bytes())).toBe(true);
+                const other = new DirtyBitmap(size, g);
+                other.loadBuffer(buf);
+                expect(other.count()).toBe(m.dirty.size);
+                bm.clearAll();
+                bm.loadBuffer(buf);
+                break;
+              }
+              case 'merge': {
+                const other = new Model(size, g);
+                for (const b of c.bits) if (b < m.blocks) other.dirty.add(b);
+                bm.merge(other.bytes());
+                for (const b of other.dirty) m.dirty.add(b);
+                break;
+              }
+              case 'setAll':
+                bm.setAll();
+                for (let b = 0; b < m.blocks; b++) m.dirty.add(b);
+                break;
+              case 'clearAll':
+                bm.clearAll();
+                m.dirty.clear();
+                break;
+            }
+          }
+          expect(bm.count()).toBe(m.dirty.size);
+          expect(bm.toBuffer().equals(m.bytes())).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('DirtyBitmap', () => {
+  it('a 1 TiB device at 4 KiB granularity is 2^28 bits in exactly 32 MiB', () => {
+    const bm = new DirtyBitmap(2 ** 40);
+    expect(bm.granularity).toBe(4096);
+    expect(bm.totalBits).toBe(2 ** 28);
+    expect(bm.byteLength).toBe(32 * 1024 * 1024);
+    bm.setRange(2 ** 40 - 4096, 4096);
+    bm.setRange(0, 1);
+    expect(bm.count()).toBe(2);
+    expect(bm.nextDirtyRun(1, 1 << 20)).toEqual({ offset: 0, length: 4096 }); // the block holding offset 1
+    expect(bm.nextDirtyRun(4096, 1 << 20)).toEqual({ offset: 2 ** 40 - 4096, length: 4096 });
+    expect(bm.toBuffer().length).toBe(32 * 1024 * 1024);
+  });
+
+  it('setAll counts every bit and keeps the serialised tail clean', () => {
+    const bm = new DirtyBitmap(65 * 4096 + 100);
+    expect(bm.totalBits).toBe(66);
+    bm.setAll();
+    expect(bm.count()).toBe(66);
+    const buf = bm.toBuffer();
+    expect(buf.length).toBe(16);
+    expect(buf.readBigUInt64LE(0)).toBe(2n ** 64n - 1n);
+    expect(buf.readBigUInt64LE(8)).toBe(3n); // bits 64 and 65 only
+    expect(bm.dirtyBytes()).toBe(65 * 4096 + 100);
+  });
+
+  it('a run stops at the device end when the last block is partial', () => {
+    const bm = new DirtyBitmap(10 * 4096 + 512);
+    bm.setRange(9 * 4096, 4096 + 512);
+    expect(bm.nextDirtyRun(0, 1 << 20)).toEqual({ offset: 9 * 4096, length: 4096 + 512 });
+  });
+
+  it('nextDirtyRun caps at whole blocks within maxBytes and resumes after', () => {
+    const bm = new DirtyBitmap(1 << 20);
+    bm.setRange(0, 1 << 20);
+    expect(bm.nextDirtyRun(0, 3 * 4096 + 1000)).toEqual({ offset: 0, length: 3 * 4096 });
+    expect(bm.nextDirtyRun(3 * 4096, 1 << 30)).toEqual({ offset: 3 * 4096, length: (1 << 20) - 3 * 4096 });
+    expect(bm.nextDirtyRun(1 << 20, 1 << 20)).toBeNull();
+  });
+
+  it('clearRange clears every block the range touches, partial ones included', () => {
+    const bm = new DirtyBitmap(4 * 4096);
+    bm.setAll();
+    bm.clearRange(4095, 2); // touches blocks 0 and 1
+    expect(bm.testRange(0, 4096)).toBe(false);
+    expect(bm.testRange(4096, 4096)).toBe(false);
+    expect(bm.count()).toBe(2);
+  });
+
+  it('loadBuffer ignores bits past the end of the device', () => {
+    const bm = new DirtyBitmap(3 * 4096);
+    bm.loadBuffer(Buffer.alloc(8, 0xff));
+    expect(bm.count()).toBe(3);
+    bm.merge(Buffer.alloc(8, 0xff));
+    expect(bm.count()).toBe(3);
+  });
+
+  it('an empty device has no bits and no runs', () => {
+    const bm = new DirtyBitmap(0);
+    expect(bm.totalBits).toBe(0);
+    expect(bm.toBuffer().length).toBe(0);
+    expect(bm.nextDirtyRun(0, 4096)).toBeNull();
+    bm.setRange(0, 0);
+    expect(bm.testRange(0, 0)).toBe(false);
+  });
+
+  it('rejects bad arguments with clear errors', () => {
+    expect(() => new DirtyBitmap(4096, 1000)).toThrow(/power of two/);
+    expect(() => new DirtyBitmap(4096, 256)).toThrow(/power of two >= 512/);
+    expect(() => new DirtyBitmap(-1)).toThrow(RangeError);
+    const bm = new DirtyBitmap(8 * 4096);
+    expect(() => bm.setRange(8 * 4096 - 1, 2)).toThrow(/beyond the device end/);
+    expect(() => bm.testRange(-1, 1)).toThrow(RangeError);
+    expect(() => bm.clearRange(0.5, 1)).toThrow(RangeError);
+    expect(() => bm.nextDirtyRun(0, 100)).toThrow(/at least the granularity/);
+    expect(() => bm.loadBuffer(Buffer.alloc(16))).toThrow(/16 bytes, expected 8/);
+    expect(() => bm.merge(Buffer.alloc(4))).toThrow(RangeError);
+    expect(() => bm.loadBuffer('x' as unknown as Buffer)).toThrow(TypeError);
+  });
+});
