@@ -67,6 +67,11 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
   disconnect: { fields: { reason: 'string' }, payload: 'none' },
 };
 
+// checkHeader runs once per received message: walk precomputed arrays, not Object.entries.
+const FIELD_LISTS = new Map<PeerMessageType, readonly (readonly [string, FieldSpec])[]>(
+  (Object.keys(MESSAGE_SCHEMAS) as PeerMessageType[]).map((t) => [t, Object.entries(MESSAGE_SCHEMAS[t].fields) as [string, FieldSpec][]]),
+);
+
 export type HeaderCheck = { ok: true; message: Record<string, unknown> & { type: PeerMessageType } } | { ok: false; reason: string };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -106,9 +111,8 @@ export function checkHeader(decoded: unknown): HeaderCheck {
   if (!isRecord(decoded)) return { ok: false, reason: 'header is not a map' };
   const type = decoded.type;
   if (!isKnownType(type)) return { ok: false, reason: `unknown message type ${JSON.stringify(type)?.slice(0, 40)}` };
-  const schema = MESSAGE_SCHEMAS[type] as MessageSchema<PeerMessageType>;
   const out: Record<string, unknown> & { type: PeerMessageType } = { type };
-  for (const [field, spec] of Object.entries(schema.fields) as [string, FieldSpec][]) {
+  for (const [field, spec] of FIELD_LISTS.get(type)!) {
     const v = decoded[field];
     if (typeof spec === 'string') {
       if (!checkPrimitive(spec, v)) return { ok: false, reason: `${type}: field '${field}' missing or not ${spec}` };

@@ -106,6 +106,12 @@ export class PeerLink {
     for (const key of ['pingIntMs', 'pingTimeoutMs', 'connectIntMs'] as const) {
       if (!(options[key] > 0)) throw new PeerLinkConfigError(`resource ${options.resource}: ${key} must be > 0, got ${options[key]}`);
     }
+    for (const [what, addr, min] of [['listen', options.listen, 0], ['peer', options.peer, 1]] as const) {
+      if (!Number.isInteger(addr.port) || addr.port < min || addr.port > 65535) {
+        throw new PeerLinkConfigError(`resource ${options.resource}: ${what} port ${addr.port} is not a TCP port`);
+      }
+      if (addr.host === '') throw new PeerLinkConfigError(`resource ${options.resource}: ${what} address is empty`);
+    }
     if (auth) {
       const r = resolveAuth(auth);
       if (!r.ok) throw new PeerLinkConfigError(`resource ${options.resource}: ${r.reason}`);
@@ -426,7 +432,10 @@ export class PeerLink {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     for (const a of [...this.attempts]) {
-      a.framed.close({ kind: 'closed-locally', reason }, [{ type: 'disconnect', reason }]);
+      const cause: LostCause = { kind: 'closed-locally', reason };
+      // Not yet connected: nothing to say goodbye on.
+      if (a.handshake === null) a.framed.destroy(cause);
+      else a.framed.close(cause, [{ type: 'disconnect', reason }]);
     }
     const conn = this.conn;
     this.conn = null;

@@ -178,6 +178,7 @@ describe('PeerLink: connecting', () => {
     expect(() => new PeerLink({ ...base, auth: { alg: 'sha999', secret: 'x' } })).toThrow(PeerLinkConfigError);
     expect(() => new PeerLink({ ...base, auth: { alg: 'sha999', secret: 'x' } })).toThrow(/cram-hmac-alg sha999 is not supported/);
     expect(() => new PeerLink({ ...base, pingTimeoutMs: 0 })).toThrow(/pingTimeoutMs must be > 0/);
+    expect(() => new PeerLink({ ...base, peer: { host: '127.0.0.1', port: 70000 } })).toThrow(/peer port 70000 is not a TCP port/);
   });
 });
 

@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { FramedSocket, type LostCause } from '../../../src/replication/framed-socket.js';
+import { silentLogger } from '../../../src/replication/link-logger.js';
+import type { PeerMessage } from '../../../src/replication/messages.js';
+
+const cleanup: (() => void)[] = [];
+afterEach(() => cleanup.splice(0).forEach((f) => f()));
+
+async function socketPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const client = net.connect({ host: '127.0.0.1', port });
+  await new Promise<void>((r) => client.once('connect', () => r()));
+  const srv = await accepted;
+  cleanup.push(() => { client.destroy(); srv.destroy(); server.close(); });
+  return [client, srv];
+}
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('FramedSocket', () => {
+  it('turns all sends of one tick into a single writev', async () => {
+    const [c, s] = await socketPair();
+    const tx = new FramedSocket(c, silentLogger, {});
+    const rx = new FramedSocket(s, silentLogger, {});
+    const got: PeerMessage[] = [];
+    rx.setReceiver((m) => got.push(m));
+    const sock = c as unknown as { _writev: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown };
+    let writev = 0;
+    let write = 0;
+    const origV = sock._writev.bind(c);
+    const orig = sock._write.bind(c);
+    sock._writev = (...a) => { writev++; return origV(...a); };
+    sock._write = (...a) => { write++; return orig(...a); };
+    const payload = Buffer.alloc(4096, 5);
+    for (let i = 0; i < 50; i++) tx.send({ type: 'data', seq: i, offset: 0, length: 4096, kind: 'write', fua: false, payload });
+    await until(() => got.length === 50);
+    expect(writev).toBe(1);
+    expect(write).toBe(0);
+    expect(tx.messagesSent).toBe(50);
+    expect(rx.messagesReceived).toBe(50);
+    expect(rx.bytesReceived).toBe(tx.bytesSent);
+  });
+
+  it('reports the end once, with the peer\'s EOF as peer-closed', async () => {
+    const [c, s] = await socketPair();
+    const a = new FramedSocket(c, silentLogger, {});
+    const causes: LostCause[] = [];
+    a.setEndListener((cause) => causes.push(cause));
+    s.end();
+    await until(() => causes.length > 0);
+    a.close({ kind: 'closed-locally', reason: 'again' });
+    expect(causes).toEqual([{ kind: 'peer-closed', reason: 'connection closed by peer' }]);
+    expect(a.closed).toBe(true);
+  });
+
+  it('sends a goodbye with the reason when it drops a peer for a malformed frame', async () => {
+    const [c, s] = await socketPair();
+    const victim = new FramedSocket(s, silentLogger, {});
+    const peer = new FramedSocket(c, silentLogger, {});
+    const heard: PeerMessage[] = [];
+    peer.setReceiver((m) => heard.push(m));
+    const causes: LostCause[] = [];
+    victim.setEndListener((cause) => causes.push(cause));
+    c.write(Buffer.from('not a frame at all'));
+    await until(() => causes.length === 1 && heard.length === 1);
+    expect(causes[0]).toEqual({ kind: 'protocol-error', reason: 'malformed frame: bad magic 0x6e6f7420' });
+    expect(heard[0]).toEqual({ type: 'disconnect', reason: 'malformed frame: bad magic 0x6e6f7420' });
+  });
+});
