@@ -225,7 +225,8 @@ export class Controller {
       }
       this.fencing = 'none';
       this.blockedUntilFenced.clear();
-      if (e.restarted || wasDead) for (const g of this.groups) g.grantedToPeer = false;
+      // A restarted peer holds nothing and has forgotten its claims.
+      if (e.restarted || wasDead) for (const g of this.groups) { g.grantedToPeer = false; g.grantAfterStop = false; }
       for (const g of this.groups) {
         if (g.claim === 'denied') g.claim = 'none';
         // Failback happens when the owner (re)joins, as in heartbeat, not whenever the group
@@ -313,7 +314,7 @@ export class Controller {
           g.deniedPeerStatus = this.peerStatus(g);
           const level: LogLevel = msg.reason === 'held' ? 'info' : 'warn';
           out.push(log(level, `${this.cfg.peer} refused group ${key} (${msg.reason})`, { group: key, reason: msg.reason }));
-          if (msg.reason === 'failed' || msg.reason === 'unknown') g.forced = false;
+          if (msg.reason !== 'held') g.forced = false;
           if (msg.reason === 'unknown') out.push(log('error', `haresources differ between ${this.cfg.self} and ${this.cfg.peer}: the peer has no group ${key}`, { group: key }));
         }
         return;
@@ -362,7 +363,10 @@ export class Controller {
         continue;
       }
       if (g.claim === 'pending' || g.claim === 'granted') {
-        const peerWins = (reason === 'takeover' && !g.forced) || (reason !== 'takeover' && !g.forced && !g.ownedBySelf);
+        // An operator's takeover beats an automatic claim; between equals the owner wins.
+        const theirs = reason === 'takeover' ? 2 : 1;
+        const ours = g.forced ? 2 : 1;
+        const peerWins = theirs > ours || (theirs === ours && !g.ownedBySelf);
         if (!peerWins) { refuse('conflict', key); continue; }
         g.claim = 'none';
         out.push(log('info', `withdrawing our claim on ${key}: ${peer} claimed it too and wins (${reason})`, { group: key }));
