@@ -6,15 +6,9 @@
 import type { Role } from './drbd-states.js';
 import { UUID_ROLE_BIT } from './generation-uuids.js';
 
-export type AfterSb0pri =
-  | 'disconnect'
-  | 'discard-younger-primary'
-  | 'discard-older-primary'
-  | 'discard-zero-changes'
-  | 'discard-least-changes'
-  | `discard-node-${string}`;
-export type AfterSb1pri = 'disconnect' | 'consensus' | 'violently-as0p' | 'discard-secondary' | 'call-pri-lost-after-sb';
-export type AfterSb2pri = 'disconnect' | 'violently-as0p' | 'call-pri-lost-after-sb';
+// The policy names are the config's: one definition, so a value the parser accepts is one this code handles.
+import type { AfterSb0pri, AfterSb1pri, AfterSb2pri } from '../config/index.js';
+export type { AfterSb0pri, AfterSb1pri, AfterSb2pri };
 
 export interface SplitBrainPolicies {
   afterSb0pri: AfterSb0pri;

@@ -160,7 +160,8 @@ export function formatCompareLog(d: SyncDecision): string {
   return `uuid_compare()=${d.code} by rule ${d.rule}`;
 }
 
-export type RrConflict = 'disconnect' | 'call-pri-lost' | 'violently';
+import type { RrConflict } from '../config/index.js';
+export type { RrConflict };
 
 export interface HandshakePolicies extends SplitBrainPolicies {
   /** what a Primary does when the decision makes it SyncTarget (default disconnect) */
