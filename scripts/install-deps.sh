@@ -11,7 +11,8 @@ PKGS=(
   fuse3           # nbdfuse needs fusermount3
   e2fsprogs       # mkfs.ext4 / e2fsck for the e2e tests
   iproute2        # ip netns / veth for the lab
-  util-linux      # losetup, mount, blkid
+  util-linux      # blockdev, blkid
+  mount           # losetup, mount, umount (split out of util-linux in Debian 12)
   psmisc          # fuser: who holds a device open
   curl            # HTTP checks in the e2e scenario
   procps          # ps / pgrep in scripts

@@ -1,0 +1,76 @@
+// Loop devices over the nbdfuse file, through losetup(8). A loop device is only ever detached after
+// checking that it is still backed by our file: loop numbers are reused, and another program on
+// this host may own /dev/loopN by the time a stale record is read.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { runTool } from './run-tool.js';
+import { waitUntilOrFalse } from './wait-until.js';
+
+/**
+ * Write barriers: a loop device *without* direct I/O declares a volatile write cache, so the
+ * block layer sends it REQ_PREFLUSH (and turns REQ_FUA into write + flush), and the loop driver
+ * answers a flush with vfs_fsync() on the backing file. On the nbdfuse file that fsync becomes
+ * FUSE_FSYNC, which nbdfuse turns into NBD_CMD_FLUSH, which the Resource completes only after
+ * both disks have flushed. Writes themselves go through the FUSE file synchronously (nbdfuse
+ * does not enable FUSE's writeback cache), so a write the loop device completes has been
+ * answered by the NBD server. Checked with nbdkit's log filter and in
+ * test/e2e/kernel-device.test.ts (a counting backend sees WRITE then FLUSH for write+fsync and
+ * for an O_DSYNC write). Direct I/O stays off: O_DIRECT on a FUSE file would need nbdfuse's
+ * support and buys nothing here, since every write already goes to the server before it
+ * completes.
+ */
+export async function attachLoop(file: string): Promise<string> {
+  const { stdout } = await runTool('losetup', ['--find', '--show', '--direct-io=off', file]);
+  const dev = stdout.trim();
+  if (!/^\/dev\/loop\d+$/.test(dev)) throw new Error(`losetup --find --show ${file} printed '${dev}', not a loop device`);
+  return dev;
+}
+
+/** The backing file of an attached loop device, or null when it is not attached (or gone). */
+export async function loopBackingFile(loop: string): Promise<string | null> {
+  try {
+    const raw = (await fs.readFile(`/sys/block/${path.basename(loop)}/loop/backing_file`, 'utf8')).trim();
+    return raw.replace(/ \(deleted\)$/, '');
+  } catch {
+    return null;
+  }
+}
+
+interface LosetupJson {
+  loopdevices?: Array<{ name?: unknown; 'back-file'?: unknown }>;
+}
+
+/** Every loop device whose backing file is `file` (from `losetup -J -l`). */
+export async function loopsBackedBy(file: string): Promise<string[]> {
+  let out: string;
+  try {
+    out = (await runTool('losetup', ['-J', '-l'])).stdout;
+  } catch {
+    return [];
+  }
+  if (!out.trim()) return []; // no loop devices at all: losetup prints nothing
+  let parsed: LosetupJson;
+  try {
+    parsed = JSON.parse(out) as LosetupJson;
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  for (const d of parsed.loopdevices ?? []) {
+    if (typeof d.name !== 'string' || typeof d['back-file'] !== 'string') continue;
+    if (d['back-file'].replace(/ \(deleted\)$/, '') === file) found.push(d.name);
+  }
+  return found;
+}
+
+export type LoopDetach = { kind: 'detached' } | { kind: 'not-ours'; backingFile: string | null } | { kind: 'still-attached' };
+
+/** Detaches `loop` only if `file` still backs it, and waits for the kernel to let go. */
+export async function detachLoopIfOurs(loop: string, file: string, timeoutMs: number): Promise<LoopDetach> {
+  const backing = await loopBackingFile(loop);
+  if (backing !== file) return { kind: 'not-ours', backingFile: backing };
+  await runTool('losetup', ['-d', loop]);
+  // an open loop device is only marked autoclear by `losetup -d`; it goes when the last user closes it
+  const gone = await waitUntilOrFalse(async () => (await loopBackingFile(loop)) !== file, timeoutMs);
+  return gone ? { kind: 'detached' } : { kind: 'still-attached' };
+}
