@@ -37,14 +37,20 @@ export async function loopBackingFile(loop: string): Promise<string | null> {
 }
 
 interface LosetupJson {
-  loopdevices?: Array<{ name?: unknown; 'back-file'?: unknown }>;
+  loopdevices?: Array<{ name?: unknown; 'back-file'?: unknown; 'back-ino'?: unknown; 'back-maj:min'?: unknown }>;
 }
 
-/** Every loop device whose backing file is `file` (from `losetup -J -l`). */
-export async function loopsBackedBy(file: string): Promise<string[]> {
+interface LoopEntry {
+  name: string;
+  file: string;
+  ino: string | null;
+  majMin: string | null;
+}
+
+async function listLoops(): Promise<LoopEntry[]> {
   let out: string;
   try {
-    out = (await runTool('losetup', ['-J', '-l'])).stdout;
+    out = (await runTool('losetup', ['-J', '-l', '-O', 'NAME,BACK-FILE,BACK-INO,BACK-MAJ:MIN'])).stdout;
   } catch {
     return [];
   }
@@ -55,12 +61,43 @@ export async function loopsBackedBy(file: string): Promise<string[]> {
   } catch {
     return [];
   }
-  const found: string[] = [];
+  const list: LoopEntry[] = [];
   for (const d of parsed.loopdevices ?? []) {
     if (typeof d.name !== 'string' || typeof d['back-file'] !== 'string') continue;
-    if (d['back-file'].replace(/ \(deleted\)$/, '') === file) found.push(d.name);
+    list.push({
+      name: d.name,
+      file: d['back-file'].replace(/ \(deleted\)$/, ''),
+      ino: d['back-ino'] == null ? null : String(d['back-ino']),
+      majMin: typeof d['back-maj:min'] === 'string' ? d['back-maj:min'].trim() : null,
+    });
   }
-  return found;
+  return list;
+}
+
+/**
+ * Identity of our backing file: the same path can exist in another mount namespace (two tandemd
+ * on one kernel, containers), so a path match alone could take someone else's loop device.
+ * Null when the file is gone (our nbdfuse died); then only the path can be compared.
+ */
+async function fileIdentity(file: string): Promise<{ ino: string; majMin: string } | null> {
+  try {
+    const st = await fs.stat(file);
+    return { ino: String(st.ino), majMin: `${Math.floor(st.dev / 256) & 0xfff}:${(st.dev & 0xff) | ((st.dev >> 12) & ~0xff)}` };
+  } catch {
+    return null;
+  }
+}
+
+function matches(e: LoopEntry, file: string, id: { ino: string; majMin: string } | null): boolean {
+  if (e.file !== file) return false;
+  if (!id || e.ino === null || e.majMin === null) return true;
+  return e.ino === id.ino && e.majMin === id.majMin;
+}
+
+/** Every loop device whose backing file is `file` (same path and, when it exists, same inode). */
+export async function loopsBackedBy(file: string): Promise<string[]> {
+  const id = await fileIdentity(file);
+  return (await listLoops()).filter((e) => matches(e, file, id)).map((e) => e.name);
 }
 
 export type LoopDetach = { kind: 'detached' } | { kind: 'not-ours'; backingFile: string | null } | { kind: 'still-attached' };
@@ -69,6 +106,9 @@ export type LoopDetach = { kind: 'detached' } | { kind: 'not-ours'; backingFile:
 export async function detachLoopIfOurs(loop: string, file: string, timeoutMs: number): Promise<LoopDetach> {
   const backing = await loopBackingFile(loop);
   if (backing !== file) return { kind: 'not-ours', backingFile: backing };
+  const id = await fileIdentity(file);
+  const entry = (await listLoops()).find((e) => e.name === loop);
+  if (entry && !matches(entry, file, id)) return { kind: 'not-ours', backingFile: backing };
   await runTool('losetup', ['-d', loop]);
   // an open loop device is only marked autoclear by `losetup -d`; it goes when the last user closes it
   const gone = await waitUntilOrFalse(async () => (await loopBackingFile(loop)) !== file, timeoutMs);
