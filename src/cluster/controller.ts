@@ -16,6 +16,12 @@
 //
 // While both nodes are up every start goes through the claim/grant handshake of
 // control-messages.ts, so a group never runs on both.
+//
+// Partitions (beyond heartbeat): a node told that its own cluster links are all down
+// (`isolation`) releases every group, starts nothing and defers fencing until it is connected
+// again; when a partition heals and both nodes turn out to run the same group, the preferred
+// node keeps it and the other stops it, with no restart of either daemon. `shutdown` releases
+// everything so the peer can claim it at once.
 
 import type { AutoFailback } from '../config/heartbeat/ha-cf.js';
 import type { HaResource, HaResourceGroup } from '../config/heartbeat/haresources.js';
@@ -43,6 +49,8 @@ export interface ControllerConfig {
   announceMs?: number;
   /** re-send an unanswered claim this often */
   claimRetryMs?: number;
+  /** resource monitoring (Tandem extension): restarts in place before the group moves; default 3 */
+  monitorMaxRestarts?: number;
 }
 
 export type ControllerEvent =
@@ -53,7 +61,13 @@ export type ControllerEvent =
   | { type: 'takeover-request'; scope?: Scope }
   | { type: 'stonith-result'; node?: string; ok: boolean; message?: string }
   /** operator: a FAILED group has been stopped by hand here; manage it again */
-  | { type: 'cleanup'; group: string };
+  | { type: 'cleanup'; group: string }
+  /** this node's own cluster links are all down (true), or it is connected again (false) */
+  | { type: 'isolation'; isolated: boolean }
+  /** the daemon is stopping: release every group (the peer may claim them) and start nothing */
+  | { type: 'shutdown' }
+  /** monitoring found a started resource not running: restart it in place, or move the group */
+  | { type: 'monitor-failed'; group: string; index: number; message?: string };
 
 export type ControllerAction =
   | { type: 'start-resource'; group: string; index: number; resource: HaResource }
@@ -80,6 +94,8 @@ export interface ControllerStatus {
   peer: string | null;
   peerState: 'unknown' | 'up' | 'dead';
   fencing: 'none' | 'running' | 'retry-wait' | 'done';
+  isolated: boolean;
+  leaving: boolean;
   groups: GroupStatus[];
 }
 
@@ -111,6 +127,11 @@ interface Group {
   grantAfterStop: boolean;
   /** we granted it to the peer: we do not start it while the peer claims or holds it */
   grantedToPeer: boolean;
+  /** the peer's rsc_state version when the peer granted us the group; -1: not started on a grant */
+  grantViewVersion: number;
+  /** restarting in place after a monitor failure: stop down to this resource, then start from it */
+  restartAt: number | null;
+  monitorRestarts: number;
 }
 
 interface PeerView {
@@ -132,6 +153,8 @@ export class Controller {
   private stateVersion = 0;
   private lastSentState = '';
   private lastAnnounceMs: number;
+  private isolated = false;
+  private leaving = false;
 
   constructor(cfg: ControllerConfig, nowMs: number) {
     const self = cfg.self.toLowerCase();
@@ -145,12 +168,14 @@ export class Controller {
       stopRetryMs: cfg.stopRetryMs ?? 1000,
       announceMs: cfg.announceMs ?? 2000,
       claimRetryMs: cfg.claimRetryMs ?? 1000,
+      monitorMaxRestarts: cfg.monitorMaxRestarts ?? 3,
     };
     this.groups = cfg.groups.map((def) => ({
       def, key: def.key, ownedBySelf: def.node.toLowerCase() === self,
       local: 'stopped', resources: def.resources.map(() => 'stopped'), index: 0, opOut: false, rollback: false,
       stopAttempts: 0, stopRetryAtMs: null, declined: null, claim: 'none', claimSentMs: 0, deniedPeerStatus: null,
-      forced: false, failbackArmed: false, grantAfterStop: false, grantedToPeer: false,
+      forced: false, failbackArmed: false, grantAfterStop: false, grantedToPeer: false, grantViewVersion: -1,
+      restartAt: null, monitorRestarts: 0,
     }));
     for (const g of this.groups) this.byKey.set(g.key, g);
     // Without a peer there is nobody to wait for or to fence.
@@ -169,6 +194,9 @@ export class Controller {
       case 'takeover-request': this.onTakeover(event.scope ?? 'all', out); break;
       case 'stonith-result': this.onStonithResult(event, nowMs, out); break;
       case 'cleanup': this.onCleanup(event.group, out); break;
+      case 'isolation': this.onIsolation(event.isolated, nowMs, out); break;
+      case 'shutdown': this.onShutdown(out); break;
+      case 'monitor-failed': this.onMonitorFailed(event, out); break;
     }
     this.reconcile(nowMs, out);
     return out;
@@ -176,7 +204,7 @@ export class Controller {
 
   tick(nowMs: number): ControllerAction[] {
     const out: ControllerAction[] = [];
-    if (this.fencing === 'retry-wait' && nowMs >= this.fenceRetryAtMs && this.cfg.peer) {
+    if (this.fencing === 'retry-wait' && nowMs >= this.fenceRetryAtMs && this.cfg.peer && !this.isolated && !this.leaving) {
       this.fencing = 'running';
       out.push(log('info', `Resetting node ${this.cfg.peer} (retry)`, { node: this.cfg.peer }));
       out.push({ type: 'stonith', node: this.cfg.peer });
@@ -200,6 +228,8 @@ export class Controller {
       peer: this.cfg.peer,
       peerState: this.peerState,
       fencing: this.fencing,
+      isolated: this.isolated,
+      leaving: this.leaving,
       groups: this.groups.map((g) => ({
         group: g.key,
         owner: g.def.node,
@@ -228,6 +258,7 @@ export class Controller {
       // A restarted peer holds nothing and has forgotten its claims.
       if (e.restarted || wasDead) for (const g of this.groups) { g.grantedToPeer = false; g.grantAfterStop = false; }
       for (const g of this.groups) {
+        g.grantViewVersion = -1;
         if (g.claim === 'denied') g.claim = 'none';
         // Failback happens when the owner (re)joins, as in heartbeat, not whenever the group
         // is elsewhere: an operator's takeover must stick.
@@ -246,13 +277,20 @@ export class Controller {
       g.grantAfterStop = false;
     }
     const toTake = this.groups.filter((g) => g.local !== 'started' && g.local !== 'failed');
-    if (toTake.length > 0) {
+    if (toTake.length > 0 && !this.isolated && !this.leaving) {
       this.failover = true;
       out.push(log('error', 'Start to fail-over.', { node, groups: toTake.map((g) => g.key) }));
     }
     if (mayHold.length === 0) {
       this.fencing = 'done';
       this.view = null;
+      return;
+    }
+    if (this.cfg.stonith && (this.isolated || this.leaving)) {
+      // Cut off ourselves, we would fence the node that still serves: wait until we are connected.
+      this.fencing = 'retry-wait';
+      this.fenceRetryAtMs = nowMs;
+      out.push(log('warn', `STONITH of ${node} deferred: ${this.leaving ? 'shutting down' : 'our own cluster links are down'}`, { node }));
       return;
     }
     if (this.cfg.stonith) {
@@ -302,7 +340,10 @@ export class Controller {
       case 'grant':
         for (const key of msg.groups) {
           const g = this.byKey.get(key);
-          if (g && g.claim === 'pending') g.claim = 'granted';
+          if (g && g.claim === 'pending') {
+            g.claim = 'granted';
+            g.grantViewVersion = this.view?.version ?? -1;
+          }
         }
         return;
       case 'deny':
@@ -415,7 +456,14 @@ export class Controller {
       g.resources[e.index] = 'stopped';
       g.stopAttempts = 0;
       out.push(log('info', `Resource ${r.text} stopped. (rc=0)`, { group: g.key, resource: r.text }));
+      if (g.restartAt !== null && e.index <= g.restartAt && !this.shouldRelease(g) && !g.rollback) {
+        g.restartAt = null;
+        g.local = 'starting';
+        g.index = e.index;
+        return this.issueStart(g, out);
+      }
       if (e.index > 0) { g.index = e.index - 1; return this.issueStop(g, out); }
+      g.restartAt = null;
       g.local = 'stopped';
       if (g.rollback) {
         g.rollback = false;
@@ -498,6 +546,63 @@ export class Controller {
     out.push(log('info', `cleanup: group ${key} marked stopped by the operator; managing it again`, { group: key, transition: 'stopped' }));
   }
 
+  private onIsolation(isolated: boolean, nowMs: number, out: ControllerAction[]): void {
+    if (isolated === this.isolated) return;
+    this.isolated = isolated;
+    if (isolated) {
+      const held = this.groups.filter((g) => g.local === 'started' || g.local === 'starting');
+      out.push(log('error', `All cluster links of ${this.cfg.self} are down: releasing ${held.map((g) => g.key).join(', ') || 'nothing'} and starting nothing until connected again`, { transition: 'isolated' }));
+      for (const g of this.groups) { g.forced = false; g.failbackArmed = false; }
+      return;
+    }
+    out.push(log('info', `Cluster links of ${this.cfg.self} are back`, { transition: 'connected', peerState: this.peerState }));
+    if (this.peerState === 'dead' && !this.leaving) {
+      const toTake = this.groups.filter((g) => g.local !== 'started' && g.local !== 'failed');
+      if (toTake.length > 0) {
+        this.failover = true;
+        out.push(log('error', 'Start to fail-over.', { node: this.cfg.peer, groups: toTake.map((g) => g.key) }));
+      }
+      if (this.fencing === 'retry-wait') this.fenceRetryAtMs = nowMs;
+    }
+  }
+
+  private onMonitorFailed(e: { group: string; index: number; message?: string }, out: ControllerAction[]): void {
+    const g = this.byKey.get(e.group);
+    if (!g || g.local !== 'started' || g.opOut) return; // a result of an older state: nothing to do
+    const r = g.def.resources[e.index];
+    if (!r) return;
+    g.resources[e.index] = 'failed';
+    out.push(log('error', `Resource ${r.text} does not work. (rc=7) not running${e.message ? ` ${e.message}` : ''}`, { group: g.key, resource: r.text }));
+    if (g.monitorRestarts < this.cfg.monitorMaxRestarts) {
+      g.monitorRestarts += 1;
+      g.restartAt = e.index;
+      out.push(log('warn', `Restarting ${r.text} in place (${g.monitorRestarts} of ${this.cfg.monitorMaxRestarts})`, { group: g.key, resource: r.text }));
+      this.beginStop(g, g.def.resources.length - 1, out);
+      return;
+    }
+    out.push(log('error', `Resource ${r.text} failed ${g.monitorRestarts + 1} times: giving up group ${g.key}${this.cfg.peer ? `; ${this.cfg.peer} may run it` : ''}`, { group: g.key }));
+    g.monitorRestarts = 0;
+    g.declined = 'start-failed';
+    this.beginStop(g, g.def.resources.length - 1, out);
+  }
+
+  private onShutdown(out: ControllerAction[]): void {
+    if (this.leaving) return;
+    this.leaving = true;
+    out.push(log('info', `Shutting down: giving up all resources${this.peerState === 'up' ? ` to ${this.cfg.peer}` : ''}`, { transition: 'leaving' }));
+    for (const g of this.groups) {
+      g.forced = false;
+      g.failbackArmed = false;
+      if (g.local !== 'failed') g.declined = 'standby';
+    }
+  }
+
+  /** Both nodes run g (a healed partition): the preferred node keeps it, the other gives it up. */
+  private lostConflict(g: Group): boolean {
+    if (g.ownedBySelf || g.local !== 'started' || this.peerState !== 'up' || this.view === null) return false;
+    return this.peerStatus(g) === 'held' && this.view.version > g.grantViewVersion;
+  }
+
   // --- decisions ---
 
   private reconcile(nowMs: number, out: ControllerAction[]): void {
@@ -505,7 +610,10 @@ export class Controller {
     for (const g of this.groups) {
       if (g.opOut || g.local === 'failed' || g.local === 'starting' || g.local === 'stopping') continue;
       if (g.local === 'started') {
-        if (this.shouldRelease(g)) this.beginStop(g, g.def.resources.length - 1, out);
+        if (this.lostConflict(g) && !this.shouldRelease(g)) {
+          out.push(log('error', `Group ${g.key} runs on both nodes after a partition: ${this.cfg.peer} is its preferred node and keeps it; releasing it here`, { group: g.key }));
+        }
+        if (this.shouldRelease(g) || this.lostConflict(g)) this.beginStop(g, g.def.resources.length - 1, out);
         continue;
       }
       const reason = this.wantReason(g);
@@ -527,7 +635,7 @@ export class Controller {
 
   /** Why this node should run g now, or null. */
   private wantReason(g: Group): ClaimReason | null {
-    if (g.local === 'failed') return null;
+    if (g.local === 'failed' || this.isolated || this.leaving) return null;
     if (this.peerState === 'dead') {
       if (this.fencing !== 'done' || this.blockedUntilFenced.has(g.key)) return null;
       return g.declined === 'start-failed' ? null : 'owner';
@@ -546,12 +654,13 @@ export class Controller {
   }
 
   private mayStart(g: Group): boolean {
+    if (this.isolated || this.leaving) return false;
     if (this.peerState === 'dead') return this.fencing === 'done' && !this.blockedUntilFenced.has(g.key);
     return this.peerState === 'up' && g.claim === 'granted';
   }
 
   private shouldRelease(g: Group): boolean {
-    return g.grantAfterStop || g.declined === 'standby';
+    return g.grantAfterStop || g.declined === 'standby' || this.isolated || this.leaving;
   }
 
   private peerMayHold(g: Group): boolean {

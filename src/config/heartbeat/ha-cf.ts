@@ -27,6 +27,12 @@ export interface HaLogging {
   useLogd: boolean;
 }
 
+/**
+ * A Tandem extension directive (`tandem_*`), kept raw for the part of Tandem that owns it
+ * (src/cluster/ha-extensions.ts validates them); heartbeat itself has no such names.
+ */
+export interface HaExtension { name: string; args: Token[]; at: Token }
+
 export interface HaCf {
   file: string;
   keepaliveMs: number;
@@ -45,6 +51,8 @@ export interface HaCf {
   stonithHosts: StonithHost[];
   logging: HaLogging;
   debug: number;
+  /** `tandem_*` lines in file order */
+  extensions: HaExtension[];
 }
 
 export interface HaCfOptions { file?: string }
@@ -120,6 +128,7 @@ export function parseHaCf(text: string, options: HaCfOptions = {}): HaParseResul
   let debug = 0;
   let unsupportedMedia = 0;
   let autojoinRefused = false;
+  const extensions: HaExtension[] = [];
 
   const currentPort = (): number => udpport ?? DEFAULT_UDPPORT;
 
@@ -294,7 +303,9 @@ export function parseHaCf(text: string, options: HaCfOptions = {}): HaParseResul
         break;
       }
       default:
-        if (UNSUPPORTED_MEDIA.has(name)) {
+        if (name.startsWith('tandem_')) {
+          extensions.push({ name, args, at: d });
+        } else if (UNSUPPORTED_MEDIA.has(name)) {
           unsupportedMedia++;
           warn(d, `${name} heartbeat media are not supported by Tandem; this line is ignored (use bcast, mcast or ucast)`);
         } else if (IGNORED.has(name)) {
@@ -368,6 +379,7 @@ export function parseHaCf(text: string, options: HaCfOptions = {}): HaParseResul
       stonithHosts,
       logging: { logfile, debugfile, facility, useLogd: useLogd ?? (logfile === null && debugfile === null && facility === null) },
       debug,
+      extensions,
     },
   };
 }
