@@ -88,8 +88,31 @@ export function buildProgram(): Command {
   simple('resume-sync', 'resume a paused resync');
   simple('new-current-uuid', 'start a new data generation', (c) => c.option('--clear-bitmap', 'skip the initial sync of a just-created pair'), (o) => ({ clearBitmap: !!o.clearBitmap }));
   simple('adjust', 'apply config file changes to the running resource');
+  simple('outdate', "mark this node's data Outdated (what a fence-peer handler asks the peer for); refused while connected");
   simple('wait-connect', 'wait until connected', (c) => c.option('--timeout <sec>', 'give up after this many seconds (exit 5)'), (o) => ({ timeoutMs: parseTimeout(o.timeout as string | undefined) }));
   simple('wait-sync', 'wait until no resync is running', (c) => c.option('--timeout <sec>', 'give up after this many seconds (exit 5)'), (o) => ({ timeoutMs: parseTimeout(o.timeout as string | undefined) }));
+
+  // Test-only fault injection; tandemd refuses it unless started with TANDEM_TEST_FAULTS=1.
+  const int = (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new CliFailure(`invalid number '${v}'`, 1);
+    return n;
+  };
+  program.command('inject-fault <resource>', { hidden: true })
+    .description('test only: make I/O of the backing disk fail in a byte range')
+    .requiredOption('--offset <bytes>', 'start of the failing range')
+    .requiredOption('--length <bytes>', 'length of the failing range')
+    .option('--op <op>', 'read, write, any or flush', 'any')
+    .option('--errno <name>', 'errno to fail with', 'EIO')
+    .action(async (resource: string, o: { offset: string; length: string; op: string; errno: string }) => {
+      if (!['read', 'write', 'any', 'flush'].includes(o.op)) throw new CliFailure(`--op must be read, write, any or flush, not '${o.op}'`, 1);
+      const op = o.op as 'read' | 'write' | 'any' | 'flush';
+      await call(g(), { cmd: 'inject-fault', resource, faults: [{ offset: int(o.offset), length: int(o.length), op, errno: o.errno }] });
+    });
+  program.command('clear-faults <resource>', { hidden: true }).description('test only: remove injected I/O errors')
+    .action(async (resource: string) => {
+      await call(g(), { cmd: 'clear-faults', resource });
+    });
 
   const show = (name: string, desc: string, pick: (s: ResourceStatus) => string): void => {
     program.command(`${name} <resource>`).description(desc).action(async (resource: string) => {

@@ -1,14 +1,16 @@
 // tandemadm ↔ tandemd: one JSON request and one JSON response per line over a unix socket
-// at <run-dir>/tandemd.sock. The socket file's permissions are the access control (root-only by default).
-import net from 'node:net';
-import fs from 'node:fs';
+// at <run-dir>/tandemd.sock (transport: json-lines-socket.ts).
+import type net from 'node:net';
 import path from 'node:path';
+import { DaemonNotRunningError, sendJsonLine, serveJsonLines } from './json-lines-socket.js';
 
 export type ControlCommand =
   | 'up' | 'down' | 'attach' | 'detach' | 'connect' | 'disconnect'
   | 'primary' | 'secondary' | 'invalidate' | 'invalidate-remote' | 'verify'
   | 'pause-sync' | 'resume-sync' | 'new-current-uuid' | 'adjust' | 'outdate'
-  | 'wait-connect' | 'wait-sync' | 'status' | 'ping';
+  | 'wait-connect' | 'wait-sync' | 'status' | 'ping'
+  // test only: refused unless tandemd runs with TANDEM_TEST_FAULTS=1
+  | 'inject-fault' | 'clear-faults';
 
 export interface ControlRequest {
   cmd: ControlCommand;
@@ -18,6 +20,8 @@ export interface ControlRequest {
   discardMyData?: boolean;
   clearBitmap?: boolean;
   timeoutMs?: number;
+  /** inject-fault: the I/O errors to arm on the backing disk */
+  faults?: { offset: number; length: number; op: 'read' | 'write' | 'any' | 'flush'; errno?: string }[];
 }
 
 export interface ControlResponse {
@@ -35,79 +39,15 @@ export function controlSocketPath(runDir: string): string {
 
 export type ControlHandler = (req: ControlRequest) => Promise<ControlResponse>;
 
+export { DaemonNotRunningError };
+
 export function serveControl(socketPath: string, handler: ControlHandler, onError: (err: Error) => void): Promise<net.Server> {
-  fs.mkdirSync(path.dirname(socketPath), { recursive: true });
-  try {
-    if (fs.lstatSync(socketPath).isSocket()) fs.unlinkSync(socketPath);
-  } catch {
-    /* absent */
-  }
-  const server = net.createServer((sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('error', () => sock.destroy());
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > 1 << 20) {
-        sock.destroy();
-        return;
-      }
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let req: ControlRequest;
-        try {
-          req = JSON.parse(line) as ControlRequest;
-        } catch {
-          sock.end(JSON.stringify({ ok: false, message: 'malformed control request', exitCode: 20 }) + '\n');
-          return;
-        }
-        handler(req)
-          .catch((err: Error) => ({ ok: false, message: err.message, exitCode: 20 }) as ControlResponse)
-          .then((res) => {
-            if (!sock.destroyed) sock.write(JSON.stringify(res) + '\n');
-          });
-      }
-    });
-  });
-  server.on('error', onError);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      fs.chmodSync(socketPath, 0o600);
-      resolve(server);
-    });
+  return serveJsonLines<ControlRequest, ControlResponse>(socketPath, handler, onError, {
+    malformed: () => ({ ok: false, message: 'malformed control request', exitCode: 20 }),
+    failed: (err) => ({ ok: false, message: err.message, exitCode: 20 }),
   });
 }
 
-export class DaemonNotRunningError extends Error {}
-
 export function sendControl(socketPath: string, req: ControlRequest): Promise<ControlResponse> {
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection(socketPath);
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-        reject(new DaemonNotRunningError(`tandemd is not running (no control socket at ${socketPath})`));
-      } else reject(err);
-    });
-    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        sock.end();
-        try {
-          resolve(JSON.parse(buf.slice(0, nl)) as ControlResponse);
-        } catch {
-          reject(new Error('malformed response from tandemd'));
-        }
-      }
-    });
-    sock.on('end', () => {
-      if (buf.indexOf('\n') < 0) reject(new Error('tandemd closed the control connection without answering'));
-    });
-  });
+  return sendJsonLine<ControlRequest, ControlResponse>(socketPath, req, 'tandemd');
 }

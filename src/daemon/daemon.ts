@@ -10,6 +10,10 @@ import type { Verdict } from '../replication/state-rules.js';
 import { defaultUuidEngine } from '../replication/uuid-engine.js';
 import { NbdServer } from '../nbd/server.js';
 import type { NbdBackend } from '../nbd/server.js';
+import { adoptOrCleanup, attachKernelDevice, describeHolders, detachKernelDevice, deviceHolders, type Holder, type KernelDeviceRecord } from '../nbd/kernel-device.js';
+import { kernelDeviceFacts, planKernelDevice } from '../nbd/kernel-device-plan.js';
+import { kernelDir } from '../nbd/kernel-device-record.js';
+import { refuse } from '../replication/state-rules.js';
 import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from './control-protocol.js';
 import { StatusWriter } from './status-writer.js';
 import { renderProcDrbd, renderStatusText } from './status-render.js';
@@ -29,6 +33,16 @@ export class Daemon {
   private config: TandemConfig;
   readonly resources = new Map<string, Resource>();
   private readonly exports = new Map<string, NbdServer>();
+  /**
+   * The kernel device's own NBD server (a private socket): its connections (nbdfuse keeps up to
+   * four open for as long as the device exists) do not make the device "open"; connections to
+   * the public socket do.
+   */
+  private readonly kernelServers = new Map<string, NbdServer>();
+  /** kernel devices made here, or left by a previous tandemd and still held open */
+  private readonly kernelDevices = new Map<string, KernelDeviceRecord>();
+  /** holders found by the check before `secondary`/`down` (deviceOpen must answer synchronously) */
+  private readonly kernelHolders = new Map<string, Holder[]>();
   private control: net.Server | null = null;
   private status: StatusWriter;
   private waiters: Waiter[] = [];
@@ -58,7 +72,7 @@ export class Daemon {
       },
       exportDevice: (res, backend) => this.exportDevice(res, backend),
       unexportDevice: (res) => this.unexportDevice(res),
-      deviceOpen: (res) => (this.exports.get(res.name)?.connectionCount ?? 0) > 0,
+      deviceOpen: (res) => (this.exports.get(res.name)?.connectionCount ?? 0) > 0 || (this.kernelHolders.get(res.name)?.length ?? 0) > 0,
       uuids: defaultUuidEngine(),
     });
   }
@@ -73,14 +87,103 @@ export class Daemon {
     await server.listen();
     this.exports.set(res.name, server);
     this.opts.logger.info({ resource: res.name, socket: this.nbdSocketPath(res.name) }, 'NBD export started');
+    await this.makeKernelDevice(res, backend);
+  }
+
+  private kernelSocketPath(resource: string): string {
+    return path.join(kernelDir(this.opts.runDir), `${resource}.sock`);
+  }
+
+  /**
+   * Never throws: the replicated device works without its kernel device (the NBD socket is
+   * served either way), and Resource.primary() has already switched the role when this runs.
+   */
+  private async makeKernelDevice(res: Resource, backend: NbdBackend): Promise<void> {
+    const log = this.opts.logger.child({ resource: res.name, part: 'kernel-device' });
+    const devicePath = res.cfg.self.device;
+    if (this.kernelDevices.has(res.name)) {
+      const still = await this.releaseKernelDevice(res.name);
+      if (still.length > 0) {
+        log.error({ device: devicePath, holders: still }, `kernel block device not made: the one left from before is still held open ${describeHolders(still)}`);
+        return;
+      }
+    }
+    const plan = planKernelDevice(await kernelDeviceFacts(devicePath));
+    if (plan.kind === 'skip') {
+      log.info({ device: devicePath, reason: plan.reason }, `kernel block device skipped: ${plan.reason}`);
+      return;
+    }
+    const server = new NbdServer({ socketPath: this.kernelSocketPath(res.name), exportName: res.name, backend, logger: log.child({ part: 'nbd-kernel' }) });
+    try {
+      await server.listen();
+      this.kernelServers.set(res.name, server);
+      const rec = await attachKernelDevice({
+        resource: res.name, devicePath, nbdSocket: server.socketPath, runDir: this.opts.runDir, logger: this.opts.logger,
+        size: backend.size, method: plan.kind,
+      });
+      this.kernelDevices.set(res.name, rec);
+    } catch (err) {
+      log.error({ device: devicePath, err: (err as Error).message }, 'kernel block device could not be made; only the NBD socket is served');
+      this.kernelServers.delete(res.name);
+      await server.close().catch(() => undefined);
+    }
+  }
+
+  /** Tears down the resource's kernel device unless it is held open; returns the holders if so. */
+  private async releaseKernelDevice(resource: string): Promise<Holder[]> {
+    const rec = this.kernelDevices.get(resource);
+    if (!rec) return [];
+    try {
+      const out = await detachKernelDevice(rec, { runDir: this.opts.runDir, logger: this.opts.logger });
+      if (out.kind === 'held') return out.holders;
+      this.kernelDevices.delete(resource);
+      return [];
+    } catch (err) {
+      this.opts.logger.error({ resource, err: (err as Error).message }, 'kernel block device could not be removed; will retry');
+      return [];
+    }
   }
 
   private async unexportDevice(res: Resource): Promise<void> {
+    const held = await this.releaseKernelDevice(res.name);
+    if (held.length > 0) {
+      // only reachable by a race with the check before `secondary`, or at SIGTERM: never pull a
+      // device out from under a mounted filesystem; a later `secondary`/`down`/start cleans it up
+      this.opts.logger.warn({ resource: res.name, holders: held }, `kernel block device still held open ${describeHolders(held)}; left in place, it serves no I/O any more`);
+    }
+    this.kernelHolders.delete(res.name);
+    const kernelServer = this.kernelServers.get(res.name);
+    this.kernelServers.delete(res.name);
+    await kernelServer?.close();
     const server = this.exports.get(res.name);
     if (!server) return;
     this.exports.delete(res.name);
     await server.close();
     this.opts.logger.info({ resource: res.name }, 'NBD export stopped');
+  }
+
+  /**
+   * DRBD refuses to demote an open device. The holder search reads /proc asynchronously, so it
+   * runs here, before Resource.secondary(), whose deviceOpen check is synchronous and reads the
+   * result. A device left over from before a restart (the role is then already Secondary) is
+   * torn down here, or the command is refused while it is still held.
+   */
+  private async refuseIfHeld(r: Resource): Promise<ControlResponse | null> {
+    const refusal = (who: string): ControlResponse => {
+      const v = refuse('SS_DEVICE_IN_USE');
+      return { ok: false, message: `${r.cfg.self.minor}: ${v.message} ${who}`, exitCode: v.exitCode };
+    };
+    const rec = this.kernelDevices.get(r.name);
+    if (r.role !== 'Primary') {
+      const held = await this.releaseKernelDevice(r.name);
+      return held.length > 0 ? refusal(`${describeHolders(held)}; ${rec?.devicePath ?? 'the device'} is left from before tandemd restarted`) : null;
+    }
+    const holders = rec ? await deviceHolders(rec) : [];
+    this.kernelHolders.set(r.name, holders);
+    if (holders.length > 0) return refusal(describeHolders(holders));
+    const clients = this.exports.get(r.name)?.connectionCount ?? 0;
+    if (clients > 0) return refusal(`(${clients} NBD client${clients === 1 ? '' : 's'} connected to ${this.nbdSocketPath(r.name)})`);
+    return null;
   }
 
   private changed(): void {
@@ -112,6 +215,8 @@ export class Daemon {
 
   async start(): Promise<void> {
     fs.mkdirSync(this.opts.runDir, { recursive: true });
+    // a restarted tandemd is Secondary everywhere: kernel devices a crashed one left are removed
+    for (const rec of await adoptOrCleanup(this.opts.runDir, this.opts.logger)) this.kernelDevices.set(rec.resource, rec);
     this.control = await serveControl(controlSocketPath(this.opts.runDir), (req) => this.handle(req), (err) =>
       this.opts.logger.error({ err: err.message }, 'control socket error'));
     this.status.start();
@@ -133,7 +238,8 @@ export class Daemon {
         this.opts.logger.error({ resource: r.name, err: (err as Error).message }, 'shutdown failed');
       }
     }
-    for (const s of this.exports.values()) await s.close().catch(() => undefined);
+    for (const s of [...this.kernelServers.values(), ...this.exports.values()]) await s.close().catch(() => undefined);
+    this.kernelServers.clear();
     this.exports.clear();
     this.status.writeNow();
     this.status.stop();
@@ -187,7 +293,7 @@ export class Daemon {
         r.connect({ discardMyData: false });
         return { ok: true };
       case 'down':
-        return this.verdict(r, await r.down());
+        return (await this.refuseIfHeld(r)) ?? this.verdict(r, await r.down());
       case 'attach':
         await r.attach();
         return { ok: true };
@@ -202,7 +308,7 @@ export class Daemon {
       case 'primary':
         return this.verdict(r, await r.primary(!!req.force));
       case 'secondary':
-        return this.verdict(r, await r.secondary());
+        return (await this.refuseIfHeld(r)) ?? this.verdict(r, await r.secondary());
       case 'invalidate':
         return this.verdict(r, await r.invalidate(false));
       case 'invalidate-remote':
@@ -229,7 +335,16 @@ export class Daemon {
       case 'status':
         return { ok: true, data: r.status() };
       case 'outdate':
-        return { ok: false, message: `${r.name}: outdate is not supported yet`, exitCode: 20 };
+        return this.verdict(r, await r.outdate());
+      case 'inject-fault':
+      case 'clear-faults':
+        // a test switch: a daemon started without it has no way to fake disk errors
+        if (process.env.TANDEM_TEST_FAULTS !== '1') {
+          return { ok: false, message: `${req.cmd} is only available when tandemd was started with TANDEM_TEST_FAULTS=1`, exitCode: 20 };
+        }
+        if (req.cmd === 'clear-faults') r.clearFaults();
+        else r.injectFaults(req.faults ?? []);
+        return { ok: true };
       default:
         return { ok: false, message: `unknown command '${String(req.cmd)}'`, exitCode: 1 };
     }

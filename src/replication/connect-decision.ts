@@ -32,7 +32,19 @@ export function resolvesConflicts(selfNode: string, peerNode: string): boolean {
 export function decideConnect(
   local: ConnectSide,
   peer: ConnectSide,
-  ctx: { net: ResolvedResource['net']; selfNode: string; peerNode: string; canDemote?: boolean },
+  ctx: {
+    net: ResolvedResource['net'];
+    selfNode: string;
+    peerNode: string;
+    /** this node, if Primary, could demote now (nobody holds the device open) */
+    canDemote?: boolean;
+    /**
+     * this node is attaching its disk on a live connection (disk Negotiating). DRBD's rr-conflict
+     * check deliberately looks at the live disk state, not the negotiated one, so a Primary that
+     * reattaches a repaired disk becomes SyncTarget instead of dropping the connection.
+     */
+    negotiating?: boolean;
+  },
 ): ConnectDecision {
   const a: HandshakeAction = decideHandshake(
     { uuids: local.uuids, crashedPrimary: local.flags.has('crashed-primary'), role: local.role, disk: local.disk, dirtyBits: local.dirtyBits },
@@ -41,7 +53,7 @@ export function decideConnect(
       afterSb0pri: ctx.net.afterSb0pri,
       afterSb1pri: ctx.net.afterSb1pri,
       afterSb2pri: ctx.net.afterSb2pri,
-      rrConflict: ctx.net.rrConflict,
+      rrConflict: ctx.negotiating ? 'violently' : ctx.net.rrConflict,
     },
     {
       discardMyData: local.discardMyData,
@@ -51,6 +63,7 @@ export function decideConnect(
       canDemote: ctx.canDemote ?? false,
     },
   );
+  if (ctx.negotiating) a.trail = a.trail.filter((l) => l !== 'Becoming SyncTarget, violating the stable-data assumption');
   const rule = a.decision.rule;
   const handlers = a.handlers.map((h) => (h === 'pri-lost' ? 'pri-lost' : h));
   if (a.action === 'none') return { action: 'none', rule, reason: 'in sync', log: a.trail, handlers };

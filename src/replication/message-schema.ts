@@ -65,6 +65,9 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
   },
   'resync-done': { fields: { ok: 'bool' }, payload: 'none' },
   disconnect: { fields: { reason: 'string' }, payload: 'none' },
+  'read-request': { fields: { seq: 'uint', offset: 'uint', length: 'uint' }, payload: 'none' },
+  // an empty payload when ok is false; the resource checks the length against its request
+  'read-reply': { fields: { seq: 'uint', offset: 'uint', length: 'uint', ok: 'bool' }, payload: 'required' },
 };
 
 // checkHeader runs once per received message: walk precomputed arrays, not Object.entries.

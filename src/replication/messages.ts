@@ -87,12 +87,19 @@ export interface ResyncDoneMsg { type: 'resync-done'; ok: boolean }
 // --- teardown ---
 export interface DisconnectMsg { type: 'disconnect'; reason: string }
 
+// --- reads through the peer (a Primary whose own copy is unusable) ---
+/** P_DATA_REQUEST: read these bytes from your disk for me */
+export interface ReadRequestMsg { type: 'read-request'; seq: number; offset: number; length: number }
+/** P_DATA_REPLY (ok, the bytes in the payload) or P_NEG_DREPLY (not ok, empty payload) */
+export interface ReadReplyMsg { type: 'read-reply'; seq: number; offset: number; length: number; ok: boolean; payload: Buffer }
+
 export type PeerMessage =
   | HelloMsg | AuthChallengeMsg | AuthResponseMsg | AuthResultMsg | ParamsMsg
   | PingMsg | PingAckMsg
   | StateMsg | UuidsMsg | SyncUuidMsg | SyncPlanMsg | BitmapMsg
   | DataMsg | RecvAckMsg | WriteAckMsg | FlushMsg | FlushAckMsg | OutOfSyncMsg
   | ResyncRequestMsg | ResyncDataMsg | ChecksumRequestMsg | ChecksumReplyMsg | ResyncDoneMsg
-  | DisconnectMsg;
+  | DisconnectMsg
+  | ReadRequestMsg | ReadReplyMsg;
 
 export type PeerMessageType = PeerMessage['type'];

@@ -178,9 +178,14 @@ export class ResourceMetadata {
       this.evictBeyondCapacity();
       const hot = [...this.active.keys()];
       const p = (this.alChain = this.alChain.then(async () => {
-        this.flags.delete('al-clean');
         const tx = this.al.recordActive(hot);
         await writeAlTransaction(this.io, this.layout, tx);
+        if (this.flags.has('al-clean')) {
+          // Attach ignores the AL of a superblock that says "clean": the flag must be off on disk
+          // before the first data write it covers, or a crash right after would resync nothing.
+          this.flags.delete('al-clean');
+          await this.saveSuperblock();
+        }
       }));
       for (const e of missing) this.pendingExtents.set(e, p);
       void p.finally(() => {

@@ -3,11 +3,11 @@
 // The decisions it takes (may I promote? which way to sync? who wins a split-brain?) are pure
 // functions in their own files; this class is the edge that performs them.
 import type { Logger } from 'pino';
-import { BlockDevice, StorageError } from '../storage/block-device.js';
+import { BlockDevice, StorageError, type FaultSpec } from '../storage/block-device.js';
 import { crc32c } from '../storage/checksum.js';
 import type { ResolvedResource } from '../config/index.js';
 import type { NbdBackend } from '../nbd/server.js';
-import type { DataMsg, DiskState, ParamsMsg, PeerMessage, Role, WireUuids } from './messages.js';
+import type { DataMsg, DiskState, ParamsMsg, PeerMessage, ReadReplyMsg, ReadRequestMsg, Role, WireUuids } from './messages.js';
 import { PROTOCOL_VERSION } from './messages.js';
 import { PeerLink } from './peer-link.js';
 import type { PeerConnection } from './peer-connection.js';
@@ -23,6 +23,9 @@ import { openResourceMetadata, type ResourceMetadata } from './resource-metadata
 import { onSkipInitialSyncReceived } from './generation-uuids.js';
 import { parseWireUuid, uuidsFromWire, uuidsToWire, type UuidEngine } from './uuid-engine.js';
 import { decideConnect, type ConnectDecision } from './connect-decision.js';
+import { handlerEnv } from './handler-env.js';
+import { PeerReads } from './peer-reads.js';
+import { checkOutdate, fencePeerOutcome, type FenceOutcome } from './fencing.js';
 import { IDLE_IO_FLAGS, type ResourceStatus, type SyncProgress as SyncProgressStatus } from '../daemon/status-types.js';
 import { perMilleDone } from '../daemon/status-render.js';
 
@@ -30,6 +33,8 @@ const RESYNC_REQUEST_BYTES = 1 << 20;
 const RESYNC_IN_FLIGHT = 8;
 const VERIFY_CHUNK = 1 << 20;
 const BITMAP_FLUSH_MS = 1000;
+/** reads through the peer are split so no reply exceeds a comfortable frame size */
+const PEER_READ_CHUNK = 1 << 20;
 
 export class ResourceError extends Error {
   constructor(message: string, readonly exitCode: number) {
@@ -84,6 +89,14 @@ export class Resource implements NbdBackend {
   private userPaused = false;
   private verifyState: { next: number; inFlight: number; oos: number; total: number } | null = null;
   private exported = false;
+  /** set while a failed disk is being taken away (Failed → Diskless) */
+  private detaching: Promise<void> | null = null;
+  /** we attached on a live connection and re-sent our params; the peer's answer starts the handshake */
+  private renegotiating = false;
+  /** the disk state our metadata gives while the live state shows Negotiating */
+  private negotiatedDisk: DiskState | null = null;
+  private readonly peerReads = new PeerReads();
+  private fencing: Promise<FenceOutcome | null> | null = null;
   readonly counters: Counters = { ns: 0, nr: 0, dw: 0, dr: 0, al: 0, bm: 0, lo: 0, pe: 0, ua: 0, ap: 0, ep: 1, oos: 0 };
 
   constructor(public cfg: ResolvedResource, private readonly deps: ResourceDeps) {
@@ -118,7 +131,9 @@ export class Resource implements NbdBackend {
     Object.assign(this, patch);
     if (!isConnected(this.cs)) {
       this.peerRole = 'Unknown';
-      this.peerDisk = 'DUnknown';
+      // DRBD keeps a known-bad peer disk (Inconsistent, Outdated) across a disconnect: that is what
+      // fencing records and what lets a node promote without its peer (sanitize_state)
+      if (this.peerDisk !== 'Outdated' && this.peerDisk !== 'Inconsistent') this.peerDisk = 'DUnknown';
     }
     const after = { role: this.role, peerRole: this.peerRole, disk: this.disk, peerDisk: this.peerDisk, cs: this.cs };
     const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => before[k] !== after[k]);
@@ -132,7 +147,9 @@ export class Resource implements NbdBackend {
   /** DRBD recomputes the metadata flags on every state change (drbd_state.c ~1430). */
   private updateFlags(): void {
     const md = this.md;
-    if (!md) return;
+    // a failing disk is on its way out: its metadata keeps the last good flags (and the bitmap of
+    // the failed blocks), so a later reattach knows the data was consistent up to there
+    if (!md || this.disk === 'Failed' || this.disk === 'Negotiating') return;
     const f = md.flags;
     const set = (name: Parameters<typeof f.add>[0], on: boolean): boolean => {
       const had = f.has(name);
@@ -166,6 +183,7 @@ export class Resource implements NbdBackend {
   // ---------------------------------------------------------------- attach / detach
 
   async attach(): Promise<void> {
+    if (this.detaching) await this.detaching;
     if (this.dev) return;
     const unsupported = this.cfg.unsupported;
     if (unsupported.length > 0) {
@@ -206,8 +224,18 @@ export class Resource implements NbdBackend {
     md.flags.delete('primary-ind');
     await md.saveSuperblock();
     await md.flushBitmap();
-    this.setState({ disk });
-    if (!isConnected(this.cs)) this.peerDisk = peerDisk;
+    const conn = this.conn;
+    if (conn && isConnected(this.cs)) {
+      // attaching on a live connection (e.g. a repaired disk under a diskless Primary): the data
+      // must be negotiated again, exactly like a fresh connect, before this disk is trusted
+      this.negotiatedDisk = disk;
+      this.renegotiating = true;
+      this.setState({ disk: 'Negotiating' });
+      this.sendParams(conn);
+    } else {
+      this.setState({ disk });
+      if (!isConnected(this.cs)) this.peerDisk = peerDisk;
+    }
     this.counters.oos = this.oosKiB();
     this.bitmapTimer = setInterval(() => {
       this.md?.flushBitmap().catch((err: Error) => this.onLocalIoError(err, 'bitmap write'));
@@ -218,18 +246,42 @@ export class Resource implements NbdBackend {
   }
 
   async detach(): Promise<void> {
-    if (!this.dev) return;
-    if (this.role === 'Primary') {
-      throw new ResourceError(refuse('SS_NO_UP_TO_DATE_DISK').message.replace('Need access to UpToDate data', 'Can not detach the disk of a Primary in Tandem (go Secondary first)'), 11);
+    if (!this.dev) {
+      if (this.detaching) await this.detaching;
+      return;
+    }
+    // a Primary may only go diskless when an UpToDate peer serves its I/O from then on
+    if (this.role === 'Primary' && !(this.replicating() && this.peerDisk === 'UpToDate')) {
+      const r = refuse('SS_NO_UP_TO_DATE_DISK');
+      throw new ResourceError(`${this.cfg.self.minor}: ${r.message}`, r.exitCode);
     }
     await this.lock.drain();
-    this.stopResync();
-    if (this.conn) {
-      // the peer must not keep us as a sync partner without a disk
-      this.closeConnection('local disk detached', 'Unconnected');
-    }
+    this.abortSync('local disk detached');
     await this.closeDisk();
     this.setState({ disk: 'Diskless' });
+    this.sendState();
+  }
+
+  /** "A disk failing during sync or verify aborts it (conn → Connected)." */
+  private abortSync(reason: string): void {
+    const active = isSyncing(this.cs) || this.cs === 'PausedSyncS' || this.cs === 'PausedSyncT' || this.cs === 'VerifyS' || this.cs === 'VerifyT';
+    this.stopResync();
+    this.verifyState = null;
+    this.decision = null;
+    this.peerBitmap = null;
+    this.localBitmapSent = false;
+    if (active && this.conn) {
+      this.log.warn({ reason, cs: this.cs }, 'resync/verify aborted');
+      this.setState({ cs: 'Connected' });
+    }
+  }
+
+  private sendState(): void {
+    try {
+      this.conn?.send({ type: 'state', role: this.role, disk: this.disk });
+    } catch {
+      /* the link is going away; the peer learns our state at the next handshake */
+    }
   }
 
   private async closeDisk(): Promise<void> {
@@ -250,8 +302,59 @@ export class Resource implements NbdBackend {
     dev?.close();
   }
 
-  private onLocalIoError(err: Error, what: string): void {
-    this.log.error({ err: err.message, what }, 'local I/O error');
+  /**
+   * An I/O error of the backing disk, handled by `on-io-error` (reference §10.2): `pass_on` reports
+   * it up and marks the disk Inconsistent (metadata errors still detach); `detach` and
+   * `call-local-io-error` take the disk away (Failed → Diskless), the latter after starting the
+   * local-io-error handler. Idempotent while a detach is under way.
+   */
+  private onLocalIoError(err: Error, where: string): void {
+    if (!this.dev || this.disk === 'Failed' || this.disk === 'Diskless') return;
+    if ((err as StorageError).code === 'ECLOSED') return; // our own close, not the disk
+    const policy = this.cfg.disk.onIoError;
+    const metadata = /metadata|bitmap|activity log/.test(where);
+    if (policy === 'pass_on' && !metadata) {
+      this.log.error({ err: err.message, where }, `Local IO failed in ${where}.`);
+      if (diskRank(this.disk) > diskRank('Inconsistent')) {
+        this.setState({ disk: 'Inconsistent' });
+        this.sendState();
+      }
+      return;
+    }
+    this.log.error({ err: err.message, where, policy }, `Local IO failed in ${where}. Detaching...`);
+    if (policy === 'call-local-io-error') void this.runHandler('local-io-error');
+    void this.detachFailedDisk();
+  }
+
+  private detachFailedDisk(): Promise<void> {
+    if (this.detaching) return this.detaching;
+    this.detaching = (async () => {
+      this.setState({ disk: 'Failed' });
+      // from here on every request bypasses the local disk; the peer hears it before any of them
+      this.sendState();
+      this.abortSync('local disk failed');
+      await this.lock.drain();
+      await this.closeDisk();
+      this.setState({ disk: 'Diskless' });
+      this.sendState();
+      this.log.warn('local disk detached after an I/O error; I/O goes to the peer');
+    })().finally(() => {
+      this.detaching = null;
+    });
+    return this.detaching;
+  }
+
+  // ---------------------------------------------------------------- fault injection (tests only)
+
+  /** Only works when tandemd runs with TANDEM_TEST_FAULTS=1 (the addon refuses otherwise). */
+  injectFaults(faults: FaultSpec[]): void {
+    if (!this.dev) throw new ResourceError(`${this.name}: no backing disk attached`, 11);
+    this.dev.injectFaults(faults);
+    this.log.warn({ faults }, 'test fault injection armed');
+  }
+
+  clearFaults(): void {
+    this.dev?.clearFaults();
   }
 
   // ---------------------------------------------------------------- connect / disconnect
@@ -293,6 +396,9 @@ export class Resource implements NbdBackend {
 
   async disconnect(): Promise<Verdict> {
     const v = checkDisconnect(this.roleView());
+    // DRBD 8.4 (conn_try_disconnect) treats "already StandAlone" as success, so the documented
+    // split-brain recovery (disconnect; connect --discard-my-data) works after the handshake dropped it
+    if (!v.ok && v.error === 'SS_ALREADY_STANDALONE' && !this.link) return { ok: true };
     if (!v.ok) return v;
     const link = this.link;
     this.link = null;
@@ -330,7 +436,7 @@ export class Resource implements NbdBackend {
       flags: md ? [...md.flags] : [],
       dirtyBits: md?.bitmap.count() ?? 0,
       role: this.role,
-      disk: this.disk,
+      disk: this.disk === 'Negotiating' && this.negotiatedDisk ? this.negotiatedDisk : this.disk,
       discardMyData: this.discardMyData,
     });
   }
@@ -364,8 +470,12 @@ export class Resource implements NbdBackend {
     const wasPeerData = diskRank(this.peerDisk) >= diskRank('Inconsistent') && this.peerDisk !== 'Outdated';
     // every write the peer did not confirm is out of sync
     for (const op of this.pending.dropAll()) this.md?.bitmap.setRange(op.offset, op.length);
+    this.peerReads.failAll('connection lost');
     this.stopResync();
     this.verifyState = null;
+    this.renegotiating = false;
+    if (this.disk === 'Negotiating') this.setState({ disk: this.negotiatedDisk ?? 'Inconsistent' });
+    this.negotiatedDisk = null;
     if (this.md) this.counters.oos = this.oosKiB();
     // "Lost contact to the peer's data while Primary": rotate, so split-brain is detectable later
     if (this.md && this.role === 'Primary' && wasPeerData && this.md.uuids.bitmap === 0n && this.disk === 'UpToDate') {
@@ -375,6 +485,10 @@ export class Resource implements NbdBackend {
     const state: ConnState = this.link ? next : 'StandAlone';
     this.setState({ cs: state });
     if (this.link && state !== 'StandAlone') this.setState({ cs: 'WFConnection' });
+    // fencing: a Primary that lost its peer asks the fence-peer handler to outdate it
+    if (this.role === 'Primary' && this.cfg.disk.fencing !== 'dont-care' && this.peerDisk === 'DUnknown' && wasPeerData) {
+      void this.fencePeer();
+    }
   }
 
   // ---------------------------------------------------------------- peer messages
@@ -389,8 +503,11 @@ export class Resource implements NbdBackend {
       case 'sync-uuid':
         return this.onSyncUuid(msg.uuid);
       case 'state':
-        this.setState({ peerRole: msg.role, peerDisk: msg.disk });
-        return;
+        return this.onPeerState(msg.role, msg.disk);
+      case 'read-request':
+        return void this.serveReadRequest(conn, msg);
+      case 'read-reply':
+        return this.onReadReply(msg);
       case 'uuids':
         return this.onPeerUuids(msg.uuids, msg.skipInitialSync);
       case 'data':
@@ -443,6 +560,12 @@ export class Resource implements NbdBackend {
       this.closeConnection('incompatible protocol', 'StandAlone');
       return;
     }
+    // Params on an established connection: one side attached a disk and negotiates again. The side
+    // that did not start it answers with its own params first, so both decide from fresh facts.
+    const again = this.peerParams !== null;
+    if (again && !this.renegotiating) this.sendParams(conn);
+    const negotiating = this.renegotiating;
+    this.renegotiating = false;
     this.peerParams = p;
     this.peerUsableSize = p.usableSize;
     if (!this.md) {
@@ -450,18 +573,27 @@ export class Resource implements NbdBackend {
       this.setState({ cs: 'Connected', peerRole: p.role, peerDisk: p.disk });
       return;
     }
+    const myDisk: DiskState = this.disk === 'Negotiating' && this.negotiatedDisk ? this.negotiatedDisk : this.disk;
+    this.negotiatedDisk = null;
     if (p.disk === 'Diskless') {
-      this.setState({ cs: 'Connected', peerRole: p.role, peerDisk: p.disk });
+      this.setState({ cs: 'Connected', peerRole: p.role, peerDisk: p.disk, disk: myDisk });
       return;
     }
     const d = decideConnect(
-      { uuids: this.md.uuids, flags: this.md.flags, dirtyBits: this.md.bitmap.count(), role: this.role, disk: this.disk, discardMyData: this.discardMyData },
+      { uuids: this.md.uuids, flags: this.md.flags, dirtyBits: this.md.bitmap.count(), role: this.role, disk: myDisk, discardMyData: this.discardMyData },
       { uuids: uuidsFromWire(p.uuids), flags: new Set(p.flags), dirtyBits: p.dirtyBits, role: p.role, disk: p.disk, discardMyData: p.discardMyData },
-      { net: this.cfg.net, selfNode: this.cfg.self.name, peerNode: this.cfg.peer.name },
+      {
+        net: this.cfg.net,
+        selfNode: this.cfg.self.name,
+        peerNode: this.cfg.peer.name,
+        canDemote: this.role === 'Primary' && !this.deps.deviceOpen(this),
+        negotiating,
+      },
     );
     this.decision = d;
     for (const line of d.log) this.log.warn({ rule: d.rule }, line);
-    for (const h of d.handlers) void this.runHandler(h);
+    void this.runHandlers(d.handlers);
+    if (this.disk !== myDisk) this.setState({ disk: myDisk });
     if (d.action === 'disconnect') {
       this.log.error({ rule: d.rule, reason: d.reason }, d.reason);
       this.closeConnection(d.reason, 'StandAlone');
@@ -482,9 +614,47 @@ export class Resource implements NbdBackend {
     if (d.mode === 'full') this.md.bitmap.setAll();
     const source = d.action === 'sync-source';
     this.setState({ cs: source ? 'WFBitMapS' : 'WFBitMapT', peerRole: p.role, peerDisk: p.disk });
-    conn.send({ type: 'bitmap', granularity: this.md.bitmap.granularity, payload: this.md.bitmap.toBuffer() });
+    if (d.giveUpPrimary) {
+      // call-pri-lost-after-sb made this Primary the loser and nobody holds the device open:
+      // demote first, then take the SyncTarget side ("Successfully gave up primary role.")
+      void this.becomeSecondary().then(
+        () => this.sendBitmap(conn),
+        (err: Error) => {
+          this.log.error({ err: err.message }, 'could not give up the Primary role; dropping the connection');
+          this.closeConnection('could not give up the Primary role', 'StandAlone');
+        },
+      );
+      return;
+    }
+    this.sendBitmap(conn);
+  }
+
+  private sendBitmap(conn: PeerConnection): void {
+    const md = this.md;
+    if (!md || this.conn !== conn) return;
+    conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, payload: md.bitmap.toBuffer() });
     this.localBitmapSent = true;
     this.maybeStartSync(conn);
+  }
+
+  /**
+   * The peer's role or disk changed. A peer that lost its disk stops any resync with it; if either
+   * side is Primary, this node starts a new data generation (DRBD's lost_contact_to_peer_data), so
+   * the peer's reattached disk later resyncs by bitmap (rule 50) instead of in full.
+   */
+  private onPeerState(role: Role, disk: DiskState): void {
+    const before = this.peerDisk;
+    this.setState({ peerRole: role, peerDisk: disk });
+    const hadData = diskRank(before) >= diskRank('Inconsistent') && before !== 'Outdated' && before !== 'DUnknown';
+    if (!hadData || diskRank(disk) >= diskRank('Inconsistent')) return;
+    this.abortSync('peer lost its disk');
+    const md = this.md;
+    if (md && (this.role === 'Primary' || role === 'Primary') && md.uuids.bitmap === 0n && this.disk === 'UpToDate') {
+      md.uuids = this.deps.uuids.newCurrent(md.uuids, this.role);
+      this.persistSuperblock();
+      this.conn?.send({ type: 'uuids', uuids: uuidsToWire(md.uuids), dirtyBits: md.bitmap.count(), skipInitialSync: false });
+      this.log.info({ uuids: uuidsToWire(md.uuids) }, 'peer lost its disk: new current UUID');
+    }
   }
 
   /** Both bitmaps are exchanged and OR-ed: the blocks either side changed are the ones to send. */
@@ -529,15 +699,21 @@ export class Resource implements NbdBackend {
       return;
     }
     this.setState({ cs: this.userPaused ? 'PausedSyncT' : 'SyncTarget', disk: 'Inconsistent', peerDisk: 'UpToDate' });
-    void this.runHandler('before-resync-target');
-    this.planner = new ResyncPlanner(
+    const planner = (this.planner = new ResyncPlanner(
       { maxRequestBytes: RESYNC_REQUEST_BYTES, maxInFlight: RESYNC_IN_FLIGHT, rateBytesPerSec: this.cfg.disk.resyncRateBytesPerSec },
       (from, max) => md.bitmap.nextDirtyRun(from, max),
       () => md.bitmap.count(),
       this.deps.now(),
-    );
-    this.planner.setPaused(this.userPaused);
-    this.pumpResync();
+    ));
+    planner.setPaused(this.userPaused);
+    if (!this.cfg.handlers['before-resync-target']) {
+      this.pumpResync();
+      return;
+    }
+    // DRBD waits for before-resync-target (e.g. a snapshot of the about-to-be-overwritten data)
+    void this.runHandler('before-resync-target').then(() => {
+      if (this.planner === planner) this.pumpResync();
+    });
   }
 
   private pumpResync(): void {
@@ -573,6 +749,7 @@ export class Resource implements NbdBackend {
       this.counters.dw += payload.length / 1024;
     } catch (err) {
       this.log.error({ err: (err as Error).message, offset }, 'resync write failed');
+      this.onLocalIoError(err as Error, 'resync write');
     } finally {
       release();
     }
@@ -601,6 +778,7 @@ export class Resource implements NbdBackend {
       this.counters.dr += length / 1024;
     } catch (err) {
       this.log.error({ err: (err as Error).message, offset }, 'resync read failed');
+      this.onLocalIoError(err as Error, 'resync read');
     } finally {
       release();
     }
@@ -707,13 +885,14 @@ export class Resource implements NbdBackend {
   // ---------------------------------------------------------------- the Secondary's apply path
 
   private async applyPeerWrite(conn: PeerConnection, m: DataMsg): Promise<void> {
-    const dev = this.dev;
+    const dev = this.localDev();
+    const md = this.md;
     if (this.cfg.protocol === 'B') conn.send({ type: 'recv-ack', seq: m.seq });
-    if (!dev || !this.md) {
+    if (!dev || !md) {
       conn.send({ type: 'write-ack', seq: m.seq, ok: false });
       return;
     }
-    if (m.offset < 0 || m.length < 0 || m.offset + m.length > this.md.usableSize || (m.kind === 'write' && (!m.payload || m.payload.length !== m.length))) {
+    if (m.offset < 0 || m.length < 0 || m.offset + m.length > md.usableSize || (m.kind === 'write' && (!m.payload || m.payload.length !== m.length))) {
       this.log.warn({ offset: m.offset, length: m.length }, 'invalid data message from peer dropped');
       conn.send({ type: 'write-ack', seq: m.seq, ok: false });
       return;
@@ -723,13 +902,21 @@ export class Resource implements NbdBackend {
     const release = typeof hold === 'function' ? hold : await hold;
     let ok = true;
     try {
+      if (diskRank(this.peerDisk) < diskRank('Inconsistent')) {
+        // the Primary has no disk: this node holds the only copy, so the block is out of sync with
+        // the peer's (absent) disk and the AL covers it like a local write (receive_Data, pdsk < Inconsistent)
+        md.bitmap.setRange(m.offset, m.length);
+        const al = md.markActive(m.offset, m.length);
+        if (al) await al;
+      }
       await this.writeLocal(dev, m.offset, m.length, m.kind, m.payload, m.fua);
       this.counters.nr += m.length / 1024;
       this.counters.dw += m.length / 1024;
     } catch (err) {
       ok = false;
-      this.md?.bitmap.setRange(m.offset, m.length);
+      md.bitmap.setRange(m.offset, m.length);
       this.log.error({ err: (err as Error).message, offset: m.offset }, 'write of replicated data failed');
+      this.onLocalIoError(err as Error, 'write of replicated data');
     } finally {
       release();
     }
@@ -740,11 +927,45 @@ export class Resource implements NbdBackend {
     let ok = true;
     try {
       await this.lock.drain();
-      await this.dev?.flush();
+      await this.localDev()?.flush();
     } catch {
       ok = false;
     }
     if (this.conn === conn) conn.send({ type: 'flush-ack', seq, ok });
+  }
+
+  /** P_DATA_REQUEST from a Primary that cannot use its own copy of these blocks. */
+  private async serveReadRequest(conn: PeerConnection, m: ReadRequestMsg): Promise<void> {
+    const dev = this.localDev();
+    const md = this.md;
+    const reply = (ok: boolean, payload: Buffer): void => {
+      if (this.conn === conn) conn.send({ type: 'read-reply', seq: m.seq, offset: m.offset, length: m.length, ok, payload });
+    };
+    if (!dev || !md || this.disk !== 'UpToDate' || m.length === 0 || m.length > 4 * PEER_READ_CHUNK || m.offset + m.length > md.usableSize) {
+      this.log.warn({ offset: m.offset, length: m.length, disk: this.disk }, 'read request from peer refused');
+      reply(false, Buffer.alloc(0));
+      return;
+    }
+    // in arrival order behind replicated writes to the same blocks: the read sees them
+    const hold = this.lock.acquire(m.offset, m.length);
+    const release = typeof hold === 'function' ? hold : await hold;
+    try {
+      const data = await dev.read(m.offset, m.length);
+      this.counters.dr += m.length / 1024;
+      this.counters.ns += m.length / 1024;
+      reply(true, data);
+    } catch (err) {
+      md.bitmap.setRange(m.offset, m.length);
+      this.onLocalIoError(err as Error, 'read for the peer');
+      reply(false, Buffer.alloc(0));
+    } finally {
+      release();
+    }
+  }
+
+  private onReadReply(m: ReadReplyMsg): void {
+    if (m.ok) this.counters.nr += m.payload.length / 1024;
+    if (!this.peerReads.reply(m.seq, m.offset, m.ok, m.payload)) this.log.warn({ seq: m.seq }, 'read reply for an unknown or different request dropped');
   }
 
   private async writeLocal(dev: BlockDevice, offset: number, length: number, kind: DataMsg['kind'], payload: Buffer | undefined, fua: boolean): Promise<void> {
@@ -760,17 +981,67 @@ export class Resource implements NbdBackend {
     if (this.role !== 'Primary') throw new StorageError('resource is Secondary', { code: 'EPERM', op: 'read', offset: 0, path: this.name });
   }
 
+  /** The backing disk if I/O may use it: not while it is failing (Failed) or gone. */
+  private localDev(): BlockDevice | null {
+    return this.disk === 'Failed' || this.disk === 'Diskless' ? null : this.dev;
+  }
+
+  /** The peer has all the data (UpToDate) and the link is up: reads can go there. */
+  private peerReadable(): boolean {
+    return this.conn !== null && isConnected(this.cs) && this.peerDisk === 'UpToDate';
+  }
+
+  /**
+   * Whether this node's own copy of the range is current. Before the peer's bitmap is merged into
+   * ours (Negotiating, WFBitMapT) the blocks it changed are not marked here yet, so nothing local is
+   * trusted while the peer can answer; after the merge the bitmap says which blocks are stale.
+   */
+  private localCopyGood(offset: number, length: number): boolean {
+    const md = this.md;
+    if (!md) return false;
+    if ((this.disk === 'Negotiating' || this.cs === 'WFBitMapT') && this.peerReadable()) return false;
+    const target = this.cs === 'WFSyncUUID' || this.cs === 'SyncTarget' || this.cs === 'PausedSyncT';
+    if (this.disk === 'UpToDate' && !target) return true;
+    return !md.bitmap.testRange(offset, length);
+  }
+
   async read(offset: number, length: number): Promise<Buffer> {
     this.assertServing();
-    const dev = this.dev;
-    if (!dev) throw new StorageError('no local disk (Diskless): reads through the peer are not implemented', { code: 'EIO', op: 'read', offset: offset, path: this.name });
-    if (this.disk !== 'UpToDate' && this.md?.bitmap.testRange(offset, length)) {
-      // these blocks are not yet resynced here; serving them would return stale data
-      throw new StorageError('block is out of sync on this node', { code: 'EIO', op: 'read', offset: offset, path: this.name });
+    const dev = this.localDev();
+    if (!dev || !this.localCopyGood(offset, length)) {
+      if (this.peerReadable()) return this.readFromPeer(offset, length);
+      const why = dev ? 'block is out of sync on this node and no UpToDate peer is connected' : 'no local disk (Diskless) and no UpToDate peer is connected';
+      throw new StorageError(why, { code: 'EIO', op: 'read', offset, path: this.name });
     }
-    const data = await dev.read(offset, length);
-    this.counters.dr += length / 1024;
-    return data;
+    try {
+      const data = await dev.read(offset, length);
+      this.counters.dr += length / 1024;
+      return data;
+    } catch (err) {
+      // a failed read marks the blocks out of sync; except under pass_on, it is retried on the peer
+      this.md?.bitmap.setRange(offset, length);
+      this.onLocalIoError(err as Error, 'read');
+      if (this.cfg.disk.onIoError !== 'pass_on' && this.peerReadable()) return this.readFromPeer(offset, length);
+      throw err;
+    }
+  }
+
+  private async readFromPeer(offset: number, length: number): Promise<Buffer> {
+    const parts: Promise<Buffer>[] = [];
+    for (let at = offset; at < offset + length; at += PEER_READ_CHUNK) {
+      const n = Math.min(PEER_READ_CHUNK, offset + length - at);
+      const conn = this.conn;
+      if (!conn) throw new StorageError('the peer went away during a read', { code: 'EIO', op: 'read', offset: at, path: this.name });
+      const r = this.peerReads.add(at, n);
+      conn.send({ type: 'read-request', seq: r.seq, offset: at, length: n });
+      parts.push(r.done);
+    }
+    try {
+      const bufs = await Promise.all(parts);
+      return bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+    } catch (err) {
+      throw new StorageError((err as Error).message, { code: 'EIO', op: 'read', offset, path: this.name });
+    }
   }
 
   write(offset: number, data: Buffer, fua: boolean): Promise<void> {
@@ -790,38 +1061,72 @@ export class Resource implements NbdBackend {
       || this.cs === 'WFBitMapS' || this.cs === 'SyncTarget' || this.cs === 'PausedSyncT' || this.cs === 'WFBitMapT' || this.cs === 'WFSyncUUID');
   }
 
+  /** DRBD sends a write to the peer only if its disk can take it (pdsk ≥ Inconsistent). */
+  private peerWritable(): boolean {
+    return this.replicating() && diskRank(this.peerDisk) >= diskRank('Inconsistent') && this.peerDisk !== 'DUnknown';
+  }
+
   private async submitWrite(offset: number, length: number, kind: DataMsg['kind'], payload: Buffer | undefined, fua: boolean): Promise<void> {
     this.assertServing();
-    const dev = this.dev;
-    const md = this.md;
-    if (!dev || !md) throw new StorageError('no local disk (Diskless)', { code: 'EIO', op: 'write', offset: offset, path: this.name });
     const hold = this.lock.acquire(offset, length);
     const release = typeof hold === 'function' ? hold : await hold;
     this.counters.ap++;
     try {
-      const al = md.markActive(offset, length);
-      if (al) {
-        this.counters.al++;
-        await al;
+      const dev = this.localDev();
+      const md = this.md;
+      const conn = this.peerWritable() ? this.conn : null;
+      if (!dev || !md) {
+        // Diskless: the peer's disk is the only copy
+        if (!conn || this.peerDisk !== 'UpToDate') {
+          throw new StorageError('no local disk (Diskless) and no UpToDate peer is connected', { code: 'EIO', op: 'write', offset, path: this.name });
+        }
+        const p = this.pending.add(offset, length, 'write');
+        conn.send({ type: 'data', seq: p.seq, offset, length, kind, fua, payload });
+        this.counters.ns += length / 1024;
+        if ((await p.done) !== 'ok') throw new StorageError('the peer could not write the block', { code: 'EIO', op: 'write', offset, path: this.name });
+        return;
       }
-      const conn = this.replicating() ? this.conn : null;
+      let localErr: Error | null = null;
+      try {
+        const al = md.markActive(offset, length);
+        if (al) {
+          this.counters.al++;
+          await al;
+        }
+      } catch (err) {
+        localErr = err as Error;
+        this.onLocalIoError(localErr, 'activity log write');
+      }
       let peer: Promise<unknown> | null = null;
-      let seq = 0;
-      if (conn) {
+      let peerDone: Promise<string> | null = null;
+      if (conn && this.conn === conn) {
         const needs: AckLevel = this.cfg.protocol === 'C' ? 'write' : this.cfg.protocol === 'B' ? 'recv' : 'none';
         const p = this.pending.add(offset, length, needs);
-        seq = p.seq;
-        conn.send({ type: 'data', seq, offset, length, kind, fua, payload });
+        conn.send({ type: 'data', seq: p.seq, offset, length, kind, fua, payload });
         this.counters.ns += length / 1024;
         this.counters.pe = this.pending.size;
+        peerDone = p.done;
         if (needs === 'write') peer = p.done;
         else if (needs === 'recv') peer = p.received;
       } else {
         md.bitmap.setRange(offset, length);
         this.counters.oos = this.oosKiB();
       }
-      await this.writeLocal(dev, offset, length, kind, payload, fua);
-      this.counters.dw += length / 1024;
+      if (!localErr) {
+        try {
+          await this.writeLocal(dev, offset, length, kind, payload, fua);
+          this.counters.dw += length / 1024;
+        } catch (err) {
+          localErr = err as Error;
+          md.bitmap.setRange(offset, length);
+          this.onLocalIoError(localErr, 'write');
+        }
+      }
+      if (localErr) {
+        // DRBD completes a write whose local part failed as successful when the peer wrote it
+        if (!peerDone || (await peerDone) !== 'ok') throw localErr;
+        return;
+      }
       if (peer) await peer;
     } finally {
       this.counters.ap--;
@@ -831,23 +1136,38 @@ export class Resource implements NbdBackend {
 
   async flush(): Promise<void> {
     this.assertServing();
-    const dev = this.dev;
-    if (!dev) throw new StorageError('no local disk (Diskless)', { code: 'EIO', op: 'flush', offset: 0, path: this.name });
-    const conn = this.replicating() ? this.conn : null;
-    let peer: Promise<unknown> | null = null;
+    const dev = this.localDev();
+    const conn = this.peerWritable() ? this.conn : null;
+    if (!dev && !conn) throw new StorageError('no local disk (Diskless) and no peer to flush', { code: 'EIO', op: 'flush', offset: 0, path: this.name });
+    let peer: Promise<string> | null = null;
     if (conn) {
       const p = this.pending.add(0, 0, 'write');
       conn.send({ type: 'flush', seq: p.seq });
       peer = p.done;
     }
-    await dev.flush();
-    if (peer) await peer;
+    let localErr: Error | null = null;
+    if (dev) {
+      try {
+        await dev.flush();
+      } catch (err) {
+        localErr = err as Error;
+        this.onLocalIoError(localErr, 'flush');
+      }
+    }
+    const peerOutcome = peer ? await peer : null;
+    if (localErr && peerOutcome !== 'ok') throw localErr;
+    if (!dev && peerOutcome !== 'ok') throw new StorageError('the peer could not flush', { code: 'EIO', op: 'flush', offset: 0, path: this.name });
   }
 
   // ---------------------------------------------------------------- roles
 
   async primary(force: boolean): Promise<Verdict> {
-    const v = checkPromote(this.roleView(), force);
+    let v = checkPromote(this.roleView(), force);
+    if (!v.ok && this.mayFence(v.error)) {
+      // drbd_set_role: an unknown peer must be fenced first; a fenced peer lets promotion go on
+      await this.fencePeer();
+      v = checkPromote(this.roleView(), force);
+    }
     if (!v.ok) return v;
     if (this.role === 'Primary') return v;
     const md = this.md;
@@ -883,6 +1203,11 @@ export class Resource implements NbdBackend {
     const v = checkDemote(this.roleView());
     if (!v.ok) return v;
     if (this.role !== 'Primary') return v;
+    await this.becomeSecondary();
+    return { ok: true };
+  }
+
+  private async becomeSecondary(): Promise<void> {
     await this.unexport();
     await this.lock.drain();
     this.role = 'Secondary';
@@ -895,7 +1220,55 @@ export class Resource implements NbdBackend {
       await md.saveSuperblock();
     }
     this.setState({ role: 'Secondary' });
-    this.conn?.send({ type: 'state', role: 'Secondary', disk: this.disk });
+    this.sendState();
+  }
+
+  /** Promotion refused because the peer is unknown (fencing), or our Consistent data needs the peer outdated. */
+  private mayFence(error: string): boolean {
+    if (this.cfg.disk.fencing === 'dont-care' || isConnected(this.cs) || !this.md) return false;
+    if (error === 'SS_PRIMARY_NOP') return true;
+    return error === 'SS_NO_UP_TO_DATE_DISK' && this.disk === 'Consistent' && this.peerDisk === 'DUnknown';
+  }
+
+  /**
+   * Runs the fence-peer handler and applies what its exit code says (fencing.ts). Concurrent callers
+   * share one run. A fenced peer becomes pdsk Outdated (persisted as peer-outdated), which makes
+   * our Consistent data UpToDate.
+   */
+  private fencePeer(): Promise<FenceOutcome | null> {
+    if (this.fencing) return this.fencing;
+    if (!this.cfg.handlers['fence-peer']) {
+      this.log.warn('fencing is on but no fence-peer handler is configured');
+      return Promise.resolve(null);
+    }
+    this.fencing = (async () => {
+      const code = await this.runHandler('fence-peer');
+      const r = fencePeerOutcome(code, { disk: this.disk, fencing: this.cfg.disk.fencing });
+      if (r.error) this.log.error({ exitCode: code }, r.error);
+      this.log.info({ exitCode: code }, `fence-peer helper returned ${code ?? 'nothing'} (${r.text})`);
+      if (isConnected(this.cs)) return r; // the peer came back meanwhile: the handshake decides
+      if (r.peerDisk) {
+        const disk: DiskState = this.disk === 'Consistent' ? 'UpToDate' : this.disk;
+        this.setState({ peerDisk: r.peerDisk, disk });
+      }
+      if (r.localDisk && this.role !== 'Primary' && diskRank(this.disk) > diskRank('Outdated')) this.setState({ disk: r.localDisk });
+      if (this.md) await this.md.saveSuperblock().catch((err: Error) => this.onLocalIoError(err, 'metadata write'));
+      return r;
+    })().finally(() => {
+      this.fencing = null;
+    });
+    return this.fencing;
+  }
+
+  /** `outdate`: mark this node's data Outdated (what the peer's fence-peer handler asks for). Persists. */
+  async outdate(): Promise<Verdict> {
+    const v = checkOutdate({ role: this.role, disk: this.disk, cs: this.cs });
+    if (!v.ok) return v;
+    if (this.disk !== 'Outdated') {
+      this.setState({ disk: 'Outdated' });
+      this.log.warn('data outdated on request (outdate)');
+    }
+    await this.md?.saveSuperblock();
     return { ok: true };
   }
 
@@ -1037,20 +1410,17 @@ export class Resource implements NbdBackend {
     this.planner?.setRate(cfg.disk.resyncRateBytesPerSec);
   }
 
-  private async runHandler(name: string): Promise<void> {
+  /** Runs a configured handler; resolves with its exit code (null: not configured, failed to start or killed). */
+  private async runHandler(name: string): Promise<number | null> {
     const cmd = this.cfg.handlers[name];
-    if (!cmd) return;
-    await this.deps.runHandler(name, {
-      DRBD_RESOURCE: this.name,
-      DRBD_MINOR: String(this.cfg.self.minor),
-      DRBD_PEER: this.cfg.peer.name,
-      DRBD_PEERS: this.cfg.peer.name,
-      DRBD_PEER_ADDRESS: this.cfg.peer.address.host,
-      DRBD_PEER_AF: this.cfg.peer.address.family,
-      DRBD_CONF: '',
-      TANDEM_RESOURCE: this.name,
-      TANDEM_PEER: this.cfg.peer.name,
-    });
+    if (!cmd) return null;
+    this.log.info({ handler: name }, `helper command: ${name}`);
+    return this.deps.runHandler(name, handlerEnv(this.cfg, name, { cs: this.cs }));
+  }
+
+  /** Handlers of one event run one after the other, in DRBD's order. */
+  private async runHandlers(names: readonly string[]): Promise<void> {
+    for (const n of names) await this.runHandler(n);
   }
 
   // ---------------------------------------------------------------- down / status

@@ -1,13 +1,16 @@
 // A two-node Tandem pair on loopback for integration tests: a temp directory with the config, two
 // backing files, two run dirs, and real tandemd processes started from dist/. Only processes this
 // harness started are ended, by their PID.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { parseMountinfo } from '../../src/nbd/device-holders.js';
+import { adoptOrCleanup } from '../../src/nbd/kernel-device.js';
 
 const execFileP = promisify(execFile);
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -35,6 +38,26 @@ export interface PairOptions {
   /** per-node net lines (e.g. a different shared-secret) */
   netFor?: Partial<Record<'node1' | 'node2', string>>;
   rate?: string;
+  /**
+   * Let tandemd make the kernel block device (root only). Off by default: tandemd gets
+   * TANDEM_KERNEL_DEVICE=off, so integration tests run as root (CI) touch no loop device or
+   * FUSE mount. Either way each node's `device` is a path under the pair's temp dir
+   * (<dir>/dev-node1/tandem0), never in /dev.
+   */
+  kernelDevice?: boolean;
+  /**
+   * handlers { } entries: handler name → shell commands run after the harness has logged the call
+   * (name and every DRBD_ and TANDEM_ variable) to a file of its own in <dir>/handler-log. Inside, $TANDEMADM,
+   * $CONF, $RUN1 and $RUN2 let a script drive either node, e.g. a fence-peer that outdates the peer.
+   */
+  handlers?: Record<string, string>;
+  /** extra environment for both tandemd processes (TANDEM_TEST_FAULTS, TANDEM_HANDLER_TIMEOUT_MS…) */
+  env?: Record<string, string>;
+}
+
+export interface HandlerCall {
+  handler: string;
+  env: Record<string, string>;
 }
 
 export interface AdmResult {
@@ -57,6 +80,10 @@ export class Node {
   get nbdSocket(): string {
     return path.join(this.runDir, 'nbd', 'r0.sock');
   }
+  /** the config's `device` path of this node: a symlink to /dev/loopN while Primary (kernelDevice) */
+  get devicePath(): string {
+    return path.join(this.pair.dir, `dev-${this.name}`, 'tandem0');
+  }
   get statusFile(): string {
     return path.join(this.runDir, 'status');
   }
@@ -64,6 +91,7 @@ export class Node {
   async start(): Promise<void> {
     const proc = spawn(process.execPath, [TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', 'debug'], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TANDEM_KERNEL_DEVICE: this.pair.kernelDevice ? 'auto' : 'off', ...this.pair.env },
     });
     this.proc = proc;
     proc.stdout!.on('data', (d: Buffer) => (this.logs += d.toString()));
@@ -123,6 +151,29 @@ export class Node {
     }, timeoutMs, `${this.name}: ${what} (last: ${JSON.stringify(last)})`);
   }
 
+  /** The handler calls this node's tandemd made so far, oldest first. */
+  handlerCalls(): HandlerCall[] {
+    const dir = path.join(this.pair.dir, 'handler-log');
+    if (!fs.existsSync(dir)) return [];
+    // one file per call, named <node>.<start time in ns>.<pid>.call (handlers may run concurrently)
+    const files = fs.readdirSync(dir).filter((f) => f.startsWith(`${this.name}.`) && f.endsWith('.call'));
+    const key = (f: string): bigint => BigInt(f.split('.')[1] ?? '0');
+    files.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    const calls: HandlerCall[] = [];
+    for (const f of files) {
+      const lines = fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter((l) => l.length > 0);
+      const head = lines.shift();
+      if (!head?.startsWith('handler=')) continue;
+      const env: Record<string, string> = {};
+      for (const l of lines) {
+        const i = l.indexOf('=');
+        if (i > 0) env[l.slice(0, i)] = l.slice(i + 1);
+      }
+      calls.push({ handler: head.slice('handler='.length), env });
+    }
+    return calls;
+  }
+
   readDisk(offset: number, length: number): Buffer {
     const fd = fs.openSync(this.disk, 'r');
     try {
@@ -140,10 +191,14 @@ export class Pair {
   readonly node1: Node;
   readonly node2: Node;
   readonly config: string;
+  readonly kernelDevice: boolean;
+  /** extra environment for both tandemd processes */
+  env: Record<string, string> = {};
 
-  private constructor(dir: string, config: string) {
+  private constructor(dir: string, config: string, kernelDevice: boolean) {
     this.dir = dir;
     this.config = config;
+    this.kernelDevice = kernelDevice;
     this.node1 = new Node('node1', this, path.join(dir, 'disk1.img'), path.join(dir, 'run1'), config);
     this.node2 = new Node('node2', this, path.join(dir, 'disk2.img'), path.join(dir, 'run2'), config);
   }
@@ -157,9 +212,11 @@ export class Pair {
       fs.truncateSync(path.join(dir, n), size);
     }
     const config = path.join(dir, 'tandem.conf');
+    for (const n of ['node1', 'node2']) fs.mkdirSync(path.join(dir, `dev-${n}`));
+    const handlers = writeHandlerScripts(dir, config, opts.handlers ?? {});
     const host = (name: 'node1' | 'node2', port: number, disk: string): string => `
   on ${name} {
-    device /dev/tandem0;
+    device ${path.join(dir, `dev-${name}`, 'tandem0')};
     disk ${path.join(dir, disk)};
     address 127.0.0.1:${port};
     meta-disk internal;
@@ -175,11 +232,15 @@ resource r0 {
     ${opts.net ?? ''}
   }
   disk { on-io-error pass_on; ${opts.disk ?? ''} }
+  handlers {
+${handlers}  }
 ${host('node1', p1, 'disk1.img')}
 ${host('node2', p2, 'disk2.img')}
 }
 `);
-    return new Pair(dir, config);
+    const pair = new Pair(dir, config, opts.kernelDevice ?? false);
+    pair.env = { ...(opts.env ?? {}) };
+    return pair;
   }
 
   get nodes(): Node[] {
@@ -211,6 +272,9 @@ ${host('node2', p2, 'disk2.img')}
 
   async destroy(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
+    // after a failed or killed run, remove mounts, loop devices and nbdfuse left under the temp
+    // dir before deleting it: rm -r must never walk into a mounted filesystem
+    if (this.kernelDevice) await cleanupKernelLeftovers(this.dir, this.nodes.map((n) => n.runDir));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -230,7 +294,85 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
   }
 }
 
-/** Byte-compare a range of both backing files. */
+/** Byte-compare a range of both backing files (in chunks, so large disks need little memory). */
 export function disksEqual(a: Node, b: Node, offset: number, length: number): boolean {
-  return a.readDisk(offset, length).equals(b.readDisk(offset, length));
+  const chunk = 64 * 1024 * 1024;
+  for (let at = offset; at < offset + length; at += chunk) {
+    const n = Math.min(chunk, offset + length - at);
+    if (!a.readDisk(at, n).equals(b.readDisk(at, n))) return false;
+  }
+  return true;
+}
+
+/** One script per handler that logs its call and environment, then runs `body`; returns the config lines. */
+function writeHandlerScripts(dir: string, config: string, handlers: Record<string, string>): string {
+  const names = Object.keys(handlers);
+  if (names.length === 0) return '';
+  const hdir = path.join(dir, 'handlers');
+  const logDir = path.join(dir, 'handler-log');
+  fs.mkdirSync(hdir, { recursive: true });
+  fs.mkdirSync(logDir, { recursive: true });
+  let lines = '';
+  for (const name of names) {
+    const script = path.join(hdir, `${name}.sh`);
+    fs.writeFileSync(script, `#!/bin/sh
+CALL="${logDir}/$TANDEM_NODE.$(date +%s%N).$$"
+{ echo "handler=${name}"; env | grep -E '^(DRBD_|TANDEM_)' | sort; } > "$CALL.tmp" && mv "$CALL.tmp" "$CALL.call"
+TANDEMADM="${process.execPath} ${TANDEMADM}"
+CONF="${config}"
+RUN1="${path.join(dir, 'run1')}"
+RUN2="${path.join(dir, 'run2')}"
+${handlers[name]}
+`);
+    fs.chmodSync(script, 0o755);
+    lines += `    ${name} "${script}";\n`;
+  }
+  return lines;
+}
+
+function mountsUnder(dir: string): Array<{ mountPoint: string; fsType: string }> {
+  return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'))
+    .filter((m) => m.mountPoint.startsWith(`${dir}/`))
+    .map((m) => ({ mountPoint: m.mountPoint, fsType: m.fsType }));
+}
+
+/** Everything of ours that is still attached under `dir`: mounts, loop devices, nbdfuse processes. */
+export function kernelLeftovers(dir: string): string[] {
+  const left: string[] = mountsUnder(dir).map((m) => `mount ${m.mountPoint} (${m.fsType})`);
+  try {
+    const out = execFileSync('losetup', ['-J', '-l'], { encoding: 'utf8' });
+    const list = out.trim() ? (JSON.parse(out) as { loopdevices: Array<{ name: string; 'back-file': string | null }> }).loopdevices : [];
+    for (const d of list) if (d['back-file']?.startsWith(`${dir}/`)) left.push(`loop ${d.name} on ${d['back-file']}`);
+  } catch {
+    /* no losetup: nothing can be attached either */
+  }
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (path.basename(argv[0] ?? '') === 'nbdfuse' && argv.some((a) => a.startsWith(`${dir}/`))) left.push(`nbdfuse[${pid}]`);
+    } catch {
+      /* exited */
+    }
+  }
+  return left;
+}
+
+async function cleanupKernelLeftovers(dir: string, runDirs: string[]): Promise<void> {
+  // deepest first; filesystems on our devices before the FUSE mounts under them
+  for (const m of mountsUnder(dir).filter((x) => !x.fsType.startsWith('fuse')).sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
+    try {
+      execFileSync('umount', [m.mountPoint]);
+    } catch {
+      execFileSync('umount', ['-l', m.mountPoint]);
+    }
+  }
+  const log = pino({ level: 'silent' });
+  for (const runDir of runDirs) await adoptOrCleanup(runDir, log).catch(() => undefined);
+  for (const m of mountsUnder(dir).filter((x) => x.fsType.startsWith('fuse'))) {
+    try {
+      execFileSync('fusermount3', ['-u', '-z', m.mountPoint]);
+    } catch {
+      /* already gone */
+    }
+  }
 }
