@@ -27,6 +27,9 @@ export interface DaemonOptions {
   logger: Logger;
 }
 
+/** A write travels to the peer in one frame (payload limit 16 MiB), so NBD requests stay below it. */
+const NBD_MAX_PAYLOAD = 8 << 20;
+
 type Waiter = { check: () => boolean; resolve: () => void };
 
 export class Daemon {
@@ -83,7 +86,7 @@ export class Daemon {
 
   private async exportDevice(res: Resource, backend: NbdBackend): Promise<void> {
     if (this.exports.has(res.name)) return;
-    const server = new NbdServer({ socketPath: this.nbdSocketPath(res.name), exportName: res.name, backend, logger: this.opts.logger.child({ resource: res.name, part: 'nbd' }) });
+    const server = new NbdServer({ socketPath: this.nbdSocketPath(res.name), exportName: res.name, backend, maxPayload: NBD_MAX_PAYLOAD, logger: this.opts.logger.child({ resource: res.name, part: 'nbd' }) });
     await server.listen();
     this.exports.set(res.name, server);
     this.opts.logger.info({ resource: res.name, socket: this.nbdSocketPath(res.name) }, 'NBD export started');
@@ -113,7 +116,7 @@ export class Daemon {
       log.info({ device: devicePath, reason: plan.reason }, `kernel block device skipped: ${plan.reason}`);
       return;
     }
-    const server = new NbdServer({ socketPath: this.kernelSocketPath(res.name), exportName: res.name, backend, logger: log.child({ part: 'nbd-kernel' }) });
+    const server = new NbdServer({ socketPath: this.kernelSocketPath(res.name), exportName: res.name, backend, maxPayload: NBD_MAX_PAYLOAD, logger: log.child({ part: 'nbd-kernel' }) });
     try {
       await server.listen();
       this.kernelServers.set(res.name, server);

@@ -53,7 +53,11 @@ export interface SyncUuidMsg { type: 'sync-uuid'; uuid: string }
 /** the outcome of the sync decision, announced by the side that decided (both decide identically; this cross-checks) */
 export interface SyncPlanMsg { type: 'sync-plan'; plan: 'none' | 'source' | 'target'; mode: 'bitmap' | 'full' }
 /** the bitmap of the sending side (raw bytes in the payload), for a merged resync */
-export interface BitmapMsg { type: 'bitmap'; granularity: number; payload: Buffer }
+/**
+ * A piece of the sender's bitmap: bytes [offset, offset + payload.length) of a bitmap of `total`
+ * bytes. Large bitmaps (1 TiB of data = 32 MiB) go in pieces below the frame payload limit.
+ */
+export interface BitmapMsg { type: 'bitmap'; granularity: number; offset: number; total: number; payload: Buffer }
 
 // --- application I/O ---
 export type WriteKind = 'write' | 'trim' | 'zeroes';

@@ -33,6 +33,8 @@ const RESYNC_REQUEST_BYTES = 1 << 20;
 const RESYNC_IN_FLIGHT = 8;
 const VERIFY_CHUNK = 1 << 20;
 const BITMAP_FLUSH_MS = 1000;
+/** well below the peer link's 16 MiB frame payload limit */
+const BITMAP_PIECE_BYTES = 4 << 20;
 /** reads through the peer are split so no reply exceeds a comfortable frame size */
 const PEER_READ_CHUNK = 1 << 20;
 
@@ -82,6 +84,7 @@ export class Resource implements NbdBackend {
   private bitmapTimer: NodeJS.Timeout | null = null;
   private peerParams: ParamsMsg | null = null;
   private peerBitmap: Buffer | null = null;
+  private peerBitmapParts: { total: number; got: number; buf: Buffer } | null = null;
   private localBitmapSent = false;
   private decision: ConnectDecision | null = null;
   private discardMyData = false;
@@ -391,7 +394,13 @@ export class Resource implements NbdBackend {
       void this.disconnect().catch(() => undefined);
     });
     this.setState({ cs: 'Unconnected' });
-    link.start();
+    link.start().catch((err: Error) => {
+      // e.g. the local address is not ours or the port is taken: nothing to retry, say why
+      this.log.error({ err: err.message }, 'cannot listen for the peer; going StandAlone');
+      if (this.link === link) this.link = null;
+      void link.stop().catch(() => undefined);
+      this.setState({ cs: 'StandAlone' });
+    });
   }
 
   async disconnect(): Promise<Verdict> {
@@ -497,9 +506,19 @@ export class Resource implements NbdBackend {
     switch (msg.type) {
       case 'params':
         return this.onPeerParams(conn, msg);
-      case 'bitmap':
-        this.peerBitmap = msg.payload;
+      case 'bitmap': {
+        if (msg.offset === 0) this.peerBitmapParts = { total: msg.total, got: 0, buf: Buffer.alloc(msg.total) };
+        const parts = this.peerBitmapParts;
+        if (!parts || msg.total !== parts.total || msg.offset + msg.payload.length > parts.total) {
+          throw new Error(`bitmap piece at ${msg.offset} does not fit a bitmap of ${parts?.total ?? 'unknown'} bytes`);
+        }
+        msg.payload.copy(parts.buf, msg.offset);
+        parts.got += msg.payload.length;
+        if (parts.got < parts.total) return;
+        this.peerBitmap = parts.buf;
+        this.peerBitmapParts = null;
         return this.maybeStartSync(conn);
+      }
       case 'sync-uuid':
         return this.onSyncUuid(msg.uuid);
       case 'state':
@@ -632,7 +651,7 @@ export class Resource implements NbdBackend {
   private sendBitmap(conn: PeerConnection): void {
     const md = this.md;
     if (!md || this.conn !== conn) return;
-    conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, payload: md.bitmap.toBuffer() });
+    this.sendBitmapPieces(conn, md);
     this.localBitmapSent = true;
     this.maybeStartSync(conn);
   }
@@ -654,6 +673,16 @@ export class Resource implements NbdBackend {
       this.persistSuperblock();
       this.conn?.send({ type: 'uuids', uuids: uuidsToWire(md.uuids), dirtyBits: md.bitmap.count(), skipInitialSync: false });
       this.log.info({ uuids: uuidsToWire(md.uuids) }, 'peer lost its disk: new current UUID');
+    }
+  }
+
+  /** Our bitmap to the peer, in pieces below the link's frame payload limit. */
+  private sendBitmapPieces(conn: PeerConnection, md: ResourceMetadata): void {
+    const bytes = md.bitmap.toBuffer();
+    const piece = BITMAP_PIECE_BYTES;
+    for (let off = 0; off < bytes.length || off === 0; off += piece) {
+      conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, offset: off, total: bytes.length, payload: bytes.subarray(off, off + piece) });
+      if (bytes.length === 0) break;
     }
   }
 
@@ -830,7 +859,7 @@ export class Resource implements NbdBackend {
     this.setState({ cs: asSource ? 'StartingSyncS' : 'StartingSyncT' });
     conn.send({ type: 'sync-plan', plan: asSource ? 'source' : 'target', mode: 'full' });
     this.setState({ cs: asSource ? 'WFBitMapS' : 'WFBitMapT' });
-    conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, payload: md.bitmap.toBuffer() });
+    this.sendBitmapPieces(conn, md);
     this.localBitmapSent = true;
     this.maybeStartSync(conn);
   }
@@ -849,7 +878,7 @@ export class Resource implements NbdBackend {
     }
     this.decision = { action: asSource ? 'sync-source' : 'sync-target', mode, rule: 0, reason: 'requested by peer', log: [], handlers: [] };
     this.setState({ cs: asSource ? 'WFBitMapS' : 'WFBitMapT' });
-    conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, payload: md.bitmap.toBuffer() });
+    this.sendBitmapPieces(conn, md);
     this.localBitmapSent = true;
     this.maybeStartSync(conn);
   }
@@ -1192,7 +1221,18 @@ export class Resource implements NbdBackend {
       await md.saveSuperblock();
     }
     this.role = 'Primary';
-    await this.deps.exportDevice(this, this);
+    try {
+      await this.deps.exportDevice(this, this);
+    } catch (err) {
+      // no block device for the application: stay Secondary rather than a Primary nobody can use
+      this.role = 'Secondary';
+      if (md) {
+        md.flags.delete('primary-ind');
+        md.uuids = this.deps.uuids.demote(md.uuids);
+        await md.saveSuperblock().catch(() => undefined);
+      }
+      throw new ResourceError(`${this.name}: cannot export the device: ${(err as Error).message}`, 20);
+    }
     this.exported = true;
     this.setState({ role: 'Primary' });
     this.conn?.send({ type: 'state', role: 'Primary', disk: this.disk });
