@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { BlockDevice, StorageError, type FaultSpec } from '../storage/block-device.js';
 import { crc32c } from '../storage/checksum.js';
+import { WriteCoalescer } from '../storage/write-coalescer.js';
 import type { ResolvedResource } from '../config/index.js';
 import type { NbdBackend } from '../nbd/server.js';
 import type { DataMsg, DiskState, ParamsMsg, PeerMessage, ReadReplyMsg, ReadRequestMsg, Role, WireUuids } from './messages.js';
@@ -30,7 +31,9 @@ import { IDLE_IO_FLAGS, type ResourceStatus, type SyncProgress as SyncProgressSt
 import { perMilleDone } from '../daemon/status-render.js';
 
 const RESYNC_REQUEST_BYTES = 1 << 20;
-const RESYNC_IN_FLIGHT = 8;
+const RESYNC_IN_FLIGHT = 256;
+/** bytes of resync requests outstanding: enough to fill the link, bounded so the source's reads stay small */
+const RESYNC_IN_FLIGHT_BYTES = 16 << 20;
 const VERIFY_CHUNK = 1 << 20;
 const BITMAP_FLUSH_MS = 1000;
 /** well below the peer link's 16 MiB frame payload limit */
@@ -692,7 +695,7 @@ export class Resource implements NbdBackend {
     const d = this.decision;
     if (!md || !d || !this.localBitmapSent || !this.peerBitmap) return;
     if (d.action !== 'sync-source' && d.action !== 'sync-target') return;
-    if (this.peerBitmap.length === md.bitmap.toBuffer().length) md.bitmap.merge(this.peerBitmap);
+    if (this.peerBitmap.length === md.bitmap.native.byteLength) md.bitmap.merge(this.peerBitmap);
     else md.bitmap.setAll(); // different sizes: nothing to trust but a full sync
     this.peerBitmap = null;
     if (d.action === 'sync-source') {
@@ -729,7 +732,7 @@ export class Resource implements NbdBackend {
     }
     this.setState({ cs: this.userPaused ? 'PausedSyncT' : 'SyncTarget', disk: 'Inconsistent', peerDisk: 'UpToDate' });
     const planner = (this.planner = new ResyncPlanner(
-      { maxRequestBytes: RESYNC_REQUEST_BYTES, maxInFlight: RESYNC_IN_FLIGHT, rateBytesPerSec: this.cfg.disk.resyncRateBytesPerSec },
+      { maxRequestBytes: RESYNC_REQUEST_BYTES, maxInFlight: RESYNC_IN_FLIGHT, maxInFlightBytes: RESYNC_IN_FLIGHT_BYTES, rateBytesPerSec: this.cfg.disk.resyncRateBytesPerSec },
       (from, max) => md.bitmap.nextDirtyRun(from, max),
       () => md.bitmap.count(),
       this.deps.now(),
@@ -997,8 +1000,16 @@ export class Resource implements NbdBackend {
     if (!this.peerReads.reply(m.seq, m.offset, m.ok, m.payload)) this.log.warn({ seq: m.seq }, 'read reply for an unknown or different request dropped');
   }
 
+  private coalescer: { dev: BlockDevice; c: WriteCoalescer } | null = null;
+
+  /** the write coalescer of the attached device (one per device; replaced after a re-attach) */
+  private writer(dev: BlockDevice): WriteCoalescer {
+    if (this.coalescer?.dev !== dev) this.coalescer = { dev, c: new WriteCoalescer(dev) };
+    return this.coalescer.c;
+  }
+
   private async writeLocal(dev: BlockDevice, offset: number, length: number, kind: DataMsg['kind'], payload: Buffer | undefined, fua: boolean): Promise<void> {
-    if (kind === 'write') await dev.write(offset, payload!);
+    if (kind === 'write') await this.writer(dev).write(offset, payload!);
     else if (kind === 'trim') await dev.discard(offset, length);
     else await writeZeroes(dev, offset, length);
     if (fua) await dev.flush();

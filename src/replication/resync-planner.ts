@@ -11,8 +11,10 @@ export interface Run {
 export interface PlannerOptions {
   /** bytes per request: large runs keep the link busy with few messages */
   maxRequestBytes: number;
-  /** requests in flight at once */
+  /** requests in flight at once (scattered 4 KiB runs need many to keep the link busy) */
   maxInFlight: number;
+  /** bytes in flight at once (large runs need few); unlimited when absent */
+  maxInFlightBytes?: number;
   /** resync rate in bytes per second; 0 = unlimited */
   rateBytesPerSec: number;
 }
@@ -26,6 +28,7 @@ export type PlanStep =
 export class ResyncPlanner {
   private cursor = 0;
   private readonly inFlight = new Map<number, Run>();
+  private inFlightBytes = 0;
   private readonly limiter: RateLimiter;
   private paused = false;
   /** a full pass found nothing new, but bits may have been set behind the cursor meanwhile */
@@ -64,7 +67,7 @@ export class ResyncPlanner {
     const runs: Run[] = [];
     if (this.paused) return { kind: 'idle' };
     if (this.inFlight.size === 0) this.wrapped = false;
-    while (this.inFlight.size < this.opts.maxInFlight) {
+    while (this.inFlight.size < this.opts.maxInFlight && this.inFlightBytes < (this.opts.maxInFlightBytes ?? Infinity)) {
       const run = this.findNext();
       if (!run) break;
       const wait = this.limiter.take(run.length, nowMs);
@@ -72,6 +75,7 @@ export class ResyncPlanner {
         return runs.length > 0 ? { kind: 'request', runs } : { kind: 'wait', ms: wait, runs };
       }
       this.inFlight.set(run.offset, run);
+      this.inFlightBytes += run.length;
       this.cursor = run.offset + run.length;
       runs.push(run);
     }
@@ -108,6 +112,8 @@ export class ResyncPlanner {
 
   /** A reply for the request that started at `offset` arrived (its blocks are written). */
   complete(offset: number): void {
+    const run = this.inFlight.get(offset);
+    if (run) this.inFlightBytes -= run.length;
     this.inFlight.delete(offset);
     this.wrapped = false;
   }
@@ -115,6 +121,7 @@ export class ResyncPlanner {
   /** The link dropped: forget what was in flight (the bits are still set, the next resync resends). */
   reset(): void {
     this.inFlight.clear();
+    this.inFlightBytes = 0;
     this.cursor = 0;
     this.wrapped = false;
   }

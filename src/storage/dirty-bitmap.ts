@@ -88,6 +88,11 @@ export class DirtyBitmap {
     return this.#map.toBuffer();
   }
 
+  /** The serialised 64-bit words [firstWord, firstWord + wordCount) only (same byte order as toBuffer). */
+  toBufferRange(firstWord: number, wordCount: number): Buffer {
+    return this.#map.toBufferRange(firstWord, wordCount);
+  }
+
   /** Replaces the contents; the buffer must be exactly byteLength bytes. */
   loadBuffer(buf: Uint8Array): void {
     this.#map.loadBuffer(buf);

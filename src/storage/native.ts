@@ -39,6 +39,7 @@ export interface NativeDirtyBitmap {
   count(): number;
   nextDirtyRun(fromOffset: number, maxBytes: number): { offset: number; length: number } | null;
   toBuffer(): Buffer;
+  toBufferRange(firstWord: number, wordCount: number): Buffer;
   loadBuffer(buf: Uint8Array): void;
   merge(buf: Uint8Array): void;
   setAll(): void;

@@ -95,3 +95,17 @@ describe('RateLimiter', () => {
     expect(sent).toBeLessThanOrEqual(10_200);
   });
 });
+
+describe('ResyncPlanner in-flight bytes', () => {
+  it('stops issuing at the byte budget even below the request count', () => {
+    const m = model(1000, Array.from({ length: 1000 }, (_, i) => i));
+    const p = new ResyncPlanner({ maxRequestBytes: 64 * 1024, maxInFlight: 100, maxInFlightBytes: 256 * 1024, rateBytesPerSec: 0 }, m.next, () => m.set.size, 0);
+    const s = p.step(0);
+    expect(s.kind).toBe('request');
+    expect(s.kind === 'request' && s.runs.length).toBe(4);
+    expect(p.step(0).kind).toBe('idle');
+    if (s.kind === 'request') p.complete(s.runs[0]!.offset);
+    const s2 = p.step(0);
+    expect(s2.kind === 'request' && s2.runs.length).toBe(1);
+  });
+});

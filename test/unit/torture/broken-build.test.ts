@@ -1,0 +1,28 @@
+// The patch that makes the deliberately broken build: it must hit the one wait for the peer in
+// the compiled write path, and refuse loudly when the write path no longer looks like that.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { breakProtocolC } from '../../../scripts/torture/broken-build.js';
+
+const COMPILED = path.resolve(__dirname, '../../../dist/src/replication/resource.js');
+
+describe('breakProtocolC', () => {
+  it('removes the wait for the peer and nothing else', () => {
+    const src = 'a();\n            if (peer)\n                await peer;\n        }\n';
+    const out = breakProtocolC(src);
+    expect(out).not.toMatch(/await peer/);
+    expect(out).toContain('BROKEN BUILD');
+    expect(out.startsWith('a();')).toBe(true);
+  });
+
+  it('refuses when the wait is missing or ambiguous', () => {
+    expect(() => breakProtocolC('nothing here')).toThrow(/found 0: the write path changed/);
+    expect(() => breakProtocolC('if (peer) await peer; if (peer) await peer;')).toThrow(/found 2/);
+  });
+
+  // the compiled file exists after `npm run build` (npm test builds first)
+  it.skipIf(!fs.existsSync(COMPILED))('applies to the compiled resource.js of this tree', () => {
+    expect(breakProtocolC(fs.readFileSync(COMPILED, 'utf8'))).toContain('BROKEN BUILD');
+  });
+});
