@@ -145,6 +145,18 @@ void Bitmap::Merge(const uint8_t* bytes) {
   Recount();
 }
 
+void Bitmap::LoadRange(uint64_t first, const uint8_t* bytes, uint64_t count, bool merge) {
+  for (uint64_t k = 0; k < count; k++) {
+    uint64_t i = first + k;
+    uint64_t v = LoadLE(bytes + k * 8);
+    uint64_t nv = merge ? (w_[i] | v) : v;
+    if (i == words_ - 1) nv &= TailMask();
+    count_ -= static_cast<uint64_t>(__builtin_popcountll(w_[i]));
+    count_ += static_cast<uint64_t>(__builtin_popcountll(nv));
+    w_[i] = nv;
+  }
+}
+
 void Bitmap::Store(uint8_t* bytes) const {
   for (uint64_t i = 0; i < words_; i++) StoreLE(bytes + i * 8, w_[i]);
 }

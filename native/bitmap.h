@@ -37,6 +37,9 @@ class Bitmap {
   // of the map are dropped so count() only ever counts real blocks.
   void Load(const uint8_t* bytes);
   void Merge(const uint8_t* bytes);
+  // The same for words [first, first + count) only (callers check the range), so a large bitmap
+  // can be loaded or merged piecewise without a second full-size copy.
+  void LoadRange(uint64_t first, const uint8_t* bytes, uint64_t count, bool merge);
   // Writes words()*8 little-endian bytes.
   void Store(uint8_t* bytes) const;
 

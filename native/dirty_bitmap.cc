@@ -23,6 +23,7 @@ class DirtyBitmapWrap : public Napi::ObjectWrap<DirtyBitmapWrap> {
             InstanceMethod<&DirtyBitmapWrap::NextDirtyRun>("nextDirtyRun"),
             InstanceMethod<&DirtyBitmapWrap::ToBuffer>("toBuffer"),
             InstanceMethod<&DirtyBitmapWrap::ToBufferRange>("toBufferRange"),
+            InstanceMethod<&DirtyBitmapWrap::LoadRange>("loadRange"),
             InstanceMethod<&DirtyBitmapWrap::LoadBuffer>("loadBuffer"),
             InstanceMethod<&DirtyBitmapWrap::Merge>("merge"),
             InstanceMethod<&DirtyBitmapWrap::SetAll>("setAll"),
@@ -143,6 +144,25 @@ class DirtyBitmapWrap : public Napi::ObjectWrap<DirtyBitmapWrap> {
       for (int b = 0; b < 8; b++) out[i * 8 + b] = static_cast<uint8_t>(v >> (8 * b));
     }
     return buf;
+  }
+
+  // loadRange(firstWord, buffer, merge): replace (or OR into) the words the buffer covers.
+  Napi::Value LoadRange(const Napi::CallbackInfo& info) {
+    uint64_t first;
+    if (!GetUint(info, 0, "firstWord", &first)) return info.Env().Undefined();
+    if (info.Length() < 2 || !info[1].IsBuffer()) {
+      ThrowRange(info.Env(), "loadRange: buffer expected");
+      return info.Env().Undefined();
+    }
+    Napi::Buffer<uint8_t> buf = info[1].As<Napi::Buffer<uint8_t>>();
+    bool merge = info.Length() > 2 && info[2].ToBoolean().Value();
+    if (buf.Length() % 8 != 0 || first > map_.words() || buf.Length() / 8 > map_.words() - first) {
+      ThrowRange(info.Env(), "loadRange: " + std::to_string(buf.Length()) + " bytes at word " + std::to_string(first) +
+                                 " do not fit a bitmap of " + std::to_string(map_.words()) + " words");
+      return info.Env().Undefined();
+    }
+    map_.LoadRange(first, buf.Data(), buf.Length() / 8, merge);
+    return info.Env().Undefined();
   }
 
   bool CheckedBytes(const Napi::CallbackInfo& info, const char* what, uint8_t** data) {

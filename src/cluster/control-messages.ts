@@ -12,6 +12,9 @@
 //              peer-standby (the peer declined them). Re-sent until answered.
 //   rsc_grant  "I do not hold them and will not start them while you claim or hold them". A holder
 //              that agrees to give a group up stops it right to left *before* granting.
+//   ping_state "how many of ha.cf's ping nodes I see" (ipfail's num_ping_nodes): visible of total,
+//              sent when it changes, when the peer comes up, and every announce period; `ver` as in
+//              rsc_state. Only nodes with `ping`/`ping_group` lines send it (ping-nodes.ts).
 //   rsc_deny   "no": held (I run it and the reason does not make me give it up), failed (its stop
 //              failed here: nobody may start it), conflict (we both claimed; the owner, or an
 //              operator's takeover, wins), unknown (no such group: haresources differ).
@@ -39,13 +42,16 @@ export interface ClaimMsg { type: 'claim'; groups: string[]; reason: ClaimReason
 export interface GrantMsg { type: 'grant'; groups: string[] }
 export interface DenyMsg { type: 'deny'; groups: string[]; reason: DenyReason }
 
-export type ControlMessage = RscStateMsg | ClaimMsg | GrantMsg | DenyMsg;
+export interface PingStateMsg { type: 'ping-state'; version: number; visible: number; total: number }
+
+export type ControlMessage = RscStateMsg | ClaimMsg | GrantMsg | DenyMsg | PingStateMsg;
 
 export const CONTROL_PACKET_TYPES = {
   'rsc-state': 'rsc_state',
   claim: 'rsc_claim',
   grant: 'rsc_grant',
   deny: 'rsc_deny',
+  'ping-state': 'ping_state',
 } as const satisfies Record<ControlMessage['type'], string>;
 
 const CLAIM_REASONS: ReadonlySet<string> = new Set<ClaimReason>(['owner', 'failback', 'takeover', 'peer-standby']);
@@ -66,6 +72,8 @@ export function controlToPacket(msg: ControlMessage): { type: string; fields: Ar
     case 'claim': return { type, fields: [['groups', list(msg.groups)], ['reason', msg.reason]] };
     case 'grant': return { type, fields: [['groups', list(msg.groups)]] };
     case 'deny': return { type, fields: [['groups', list(msg.groups)], ['reason', msg.reason]] };
+    case 'ping-state':
+      return { type, fields: [['ver', msg.version.toString(16)], ['visible', String(msg.visible)], ['total', String(msg.total)]] };
   }
 }
 
@@ -109,6 +117,21 @@ export function controlFromPacket(p: HbPacket): ControlDecode {
       const groups = need('groups');
       if (typeof groups === 'string') return { ok: false, detail: groups };
       return { ok: true, msg: { type: 'grant', groups } };
+    }
+    case CONTROL_PACKET_TYPES['ping-state']: {
+      const ver = p.fields.get('ver');
+      if (ver === undefined || !/^[0-9a-f]{1,13}$/i.test(ver)) return { ok: false, detail: "ping_state without a hex 'ver'" };
+      const count = (name: string): number | string => {
+        const v = p.fields.get(name);
+        if (v === undefined) return `ping_state without '${name}'`;
+        return /^[0-9]{1,6}$/.test(v) ? Number(v) : `ping_state with a bad '${name}' '${v}'`;
+      };
+      const visible = count('visible');
+      const total = count('total');
+      if (typeof visible === 'string') return { ok: false, detail: visible };
+      if (typeof total === 'string') return { ok: false, detail: total };
+      if (visible > total) return { ok: false, detail: `ping_state with visible ${visible} > total ${total}` };
+      return { ok: true, msg: { type: 'ping-state', version: parseInt(ver, 16), visible, total } };
     }
     default:
       return { ok: false, detail: `unknown control message type '${p.type}'` };

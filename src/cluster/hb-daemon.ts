@@ -20,6 +20,8 @@ import { interfacesWithCarrier } from './link-state.js';
 import { HbTransport, ipv4Addresses } from './media.js';
 import { planMedia, type MediaPlan } from './media-plan.js';
 import { fileOpsSink } from './ops-log.js';
+import { pingTargets } from './ping-nodes.js';
+import { Pinger, pingTimeoutS } from './pinger.js';
 import { planStonith } from './stonith.js';
 import { runStonith } from './stonith.js';
 
@@ -60,6 +62,7 @@ export class HbDaemon {
   private setup!: HbSetup;
   private runner!: HbRunner;
   private transport: HbTransport | null = null;
+  private pinger: Pinger | null = null;
   private server: net.Server | null = null;
   private timers: NodeJS.Timeout[] = [];
   private plan!: MediaPlan;
@@ -121,6 +124,7 @@ export class HbDaemon {
       media: this.plan.active.map((m) => m.name),
       isolationIfaces: [...new Set(this.plan.active.map((m) => m.medium.iface))],
       ignoredMedia: this.plan.ignored.map((i) => `${i.name} (${i.reason})`),
+      ping: { targets: pingTargets(s.haCf.ping, s.haCf.pingGroups), deadpingMs: s.haCf.deadpingMs },
     }, {
       now: () => Date.now(),
       send: (data) => this.transport?.send(data),
@@ -149,6 +153,20 @@ export class HbDaemon {
     const pollLinks = () => void interfacesWithCarrier(ifaces).then((up) => this.runner.onLinks(up));
     pollLinks();
     this.timers.push(setInterval(pollLinks, Math.min(500, Math.max(50, Math.floor(k / 2)))));
+    const targets = pingTargets(s.haCf.ping, s.haCf.pingGroups);
+    if (targets.length > 0) {
+      const warned = new Set<string>();
+      this.pinger = new Pinger(targets.flatMap((t) => t.hosts), pingTimeoutS(k), (host, r) => {
+        if (r.ok) { warned.delete(host); this.runner.onPingReply(host); return; }
+        // Log a failing ping node once per failure streak, not once per keepalive.
+        if (warned.has(host)) return;
+        warned.add(host);
+        this.log.warn({ host, detail: r.detail }, `ping ${host}: ${r.detail}`);
+      });
+      const probe = () => this.pinger?.probe();
+      probe();
+      this.timers.push(setInterval(probe, k));
+    }
     this.log.info({ node: s.self, peer: s.peer, generation, media: this.plan.active.map((m) => m.name), groups: s.haresources.groups.map((g) => g.key) },
       `tandem-hb started on ${s.self} (generation ${generation})`);
     ops('info', `tandem-hb started on ${s.self}.`);
@@ -171,6 +189,7 @@ export class HbDaemon {
     }, Math.min(s.haCf.deadtimeMs, 10_000));
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    this.pinger?.close();
     this.transport?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     for (const f of [hbSocketPath(this.opts.runDir), hbPidPath(this.opts.runDir)]) {

@@ -1,4 +1,4 @@
-// The tandem-hb runner: joins the pure parts (Membership, Controller, IsolationDetector) to the
+// The tandem-hb runner: joins the pure parts (Membership, Controller, IsolationDetector, PingNodes) to the
 // outside world handed in as RunnerIo. Datagrams, link samples, timer ticks and operator requests
 // come in as method calls; packets, agent operations, STONITH and logs go out through io. It owns
 // no timers and no sockets, so tests drive it with a manual clock and a fake network.
@@ -12,6 +12,7 @@ import type { HbRequest, HbResponse } from './hb-control.js';
 import type { HbExtensions } from './ha-extensions.js';
 import { IsolationDetector, type IsolationEvent } from './isolation.js';
 import { Membership, type LogLevel, type MembershipAction } from './membership.js';
+import { PingNodes, type PingEvent, type PingTarget } from './ping-nodes.js';
 import type { OpsSink } from './ops-log.js';
 import { decodePacket, PacketSender } from './packet.js';
 import type { HbStatusSnapshot } from './status-text.js';
@@ -51,6 +52,8 @@ export interface RunnerConfig {
   /** interfaces of the active media, watched for isolation (empty: never isolated) */
   isolationIfaces: string[];
   ignoredMedia?: string[];
+  /** ha.cf's ping nodes (ipfail's rule); absent or empty: not used */
+  ping?: { targets: PingTarget[]; deadpingMs: number };
 }
 
 type Waiter = { pred: () => boolean; resolve: () => void };
@@ -62,6 +65,11 @@ export class HbRunner {
   readonly controller: Controller;
   private readonly sender: PacketSender;
   private readonly isolation: IsolationDetector | null;
+  readonly ping: PingNodes | null;
+  private pingVersion = 0;
+  private lastPingAnnounceMs = 0;
+  private peerPingVersion = -1;
+  private readonly announceMs: number;
   private readonly agents = new Map<string, ResourceAgent>();
   private readonly waiters: Waiter[] = [];
   private outstanding = 0;
@@ -85,6 +93,12 @@ export class HbRunner {
       claimRetryMs: clamp(2 * haCf.keepaliveMs, 200, 1000),
       monitorMaxRestarts: cfg.ext.monitor?.maxRestarts,
     }, now);
+    this.announceMs = clamp(4 * haCf.keepaliveMs, 500, 2000);
+    this.ping = cfg.ping && cfg.ping.targets.length > 0
+      // Both nodes notice a ping node that died for everyone within about one probe interval of
+      // each other: the give-up waits two keepalives for the peer's count to follow.
+      ? new PingNodes({ targets: cfg.ping.targets, deadpingMs: cfg.ping.deadpingMs, settleMs: 2 * haCf.keepaliveMs }, now)
+      : null;
     this.sender = new PacketSender(cfg.self.toLowerCase(), cfg.generation, cfg.keys.active);
     this.isolation = cfg.ext.isolation && cfg.isolationIfaces.length > 0 ? new IsolationDetector(cfg.isolationIfaces, haCf.deadtimeMs) : null;
     this.nextMonitorMs = now + (cfg.ext.monitor?.intervalMs ?? 0);
@@ -109,10 +123,21 @@ export class HbRunner {
     if (this.isolation) this.onIsolation(this.isolation.onLinks(up, this.io.now()));
   }
 
+  /** an echo reply from a ping node (pinger.ts) */
+  onPingReply(host: string): void {
+    if (!this.ping) return;
+    this.onPingEvents(this.ping.onReply(host, this.io.now()));
+    this.checkWaiters();
+  }
+
   tick(): void {
     const now = this.io.now();
     this.onMembership(this.membership.tick(now));
     if (this.isolation) this.onIsolation(this.isolation.tick(now));
+    if (this.ping) {
+      this.onPingEvents(this.ping.tick(now));
+      if (now - this.lastPingAnnounceMs >= this.announceMs) this.sendPingState();
+    }
     this.apply(this.controller.tick(now));
     if (this.cfg.ext.monitor && now >= this.nextMonitorMs) {
       this.nextMonitorMs = now + this.cfg.ext.monitor.intervalMs;
@@ -214,11 +239,16 @@ export class HbRunner {
         }
         case 'node-dead':
           this.io.ops('warn', `Node ${a.node} is lost.`);
+          if (this.isPeer(a.node)) this.onPeerPing(null);
           this.feed({ type: 'membership', node: a.node, state: 'dead' });
           break;
         case 'node-up':
           this.io.ops('info', `Node ${a.node} is member.`);
           this.feed({ type: 'membership', node: a.node, state: 'up', restarted: a.restarted });
+          if (this.isPeer(a.node)) {
+            this.onPeerPing(null); // a restarted peer counts its versions from 1 again
+            this.sendPingState();
+          }
           break;
         case 'deliver': {
           const p = a.packet;
@@ -231,6 +261,20 @@ export class HbRunner {
             this.io.logger.warn({ node: a.node, type: p.type, detail: c.detail }, `dropped control message from ${a.node}: ${c.detail}`);
             break;
           }
+          if (c.msg.type === 'ping-state') {
+            if (!this.isPeer(a.node)) break;
+            if (!this.ping) {
+              this.io.logger.debug({ node: a.node }, `ignored ping_state from ${a.node}: no ping nodes configured here`);
+              break;
+            }
+            if (c.msg.version <= this.peerPingVersion) break; // a late copy
+            this.peerPingVersion = c.msg.version;
+            if (c.msg.total !== this.ping.total) {
+              this.io.logger.warn({ node: a.node, peerTotal: c.msg.total, total: this.ping.total }, `${a.node} has ${c.msg.total} ping nodes, ${this.cfg.self} has ${this.ping.total}: ha.cf differs`);
+            }
+            this.onPeerPing(c.msg.visible);
+            break;
+          }
           this.feed({ type: 'control', from: a.node, msg: c.msg });
           break;
         }
@@ -239,6 +283,57 @@ export class HbRunner {
           break; // membership logged them
       }
     }
+  }
+
+  private isPeer(node: string): boolean {
+    return this.cfg.peer !== null && node.toLowerCase() === this.cfg.peer.toLowerCase();
+  }
+
+  private onPeerPing(visible: number | null): void {
+    if (!this.ping) return;
+    if (visible === null) this.peerPingVersion = -1;
+    this.ping.onPeer(visible);
+    this.decidePing();
+  }
+
+  private onPingEvents(events: PingEvent[]): void {
+    if (!this.ping) return;
+    for (const e of events) {
+      const fields = { target: e.target, visible: e.visible, total: this.ping.total };
+      if (e.type === 'lost') this.log('error', `Network to ${e.target} is unreachable.`, fields, true);
+      else this.log('info', `Network to ${e.target} is reachable again.`, fields, true);
+    }
+    if (events.length > 0) this.sendPingState();
+    this.decidePing();
+  }
+
+  /** ipfail: the node that sees fewer ping nodes gives its groups to the peer. */
+  private decidePing(): void {
+    if (!this.ping) return;
+    const d = this.ping.decide(this.io.now());
+    const fields = { visible: d.visible, peerVisible: d.peerVisible, total: this.ping.total };
+    switch (d.action) {
+      case 'none': return;
+      case 'release-groups':
+        this.log('error', `Giving up because we have less visible ping nodes. (${d.visible} of ${this.ping.total}, ${this.cfg.peer} sees ${d.peerVisible})`, fields, true);
+        this.feed({ type: 'standby-request', scope: 'all' });
+        return;
+      case 'take-groups':
+        // The peer gives its groups up by the same rule; our claims then go through its grants.
+        this.log('info', `Telling other node that we have more visible ping nodes. (${d.visible} of ${this.ping.total}, ${this.cfg.peer} sees ${d.peerVisible})`, fields, true);
+        this.sendPingState();
+        return;
+    }
+  }
+
+  private sendPingState(): void {
+    if (!this.ping || !this.cfg.peer) return;
+    const now = this.io.now();
+    this.lastPingAnnounceMs = now;
+    if (this.controller.status().peerState !== 'up') return;
+    this.pingVersion += 1;
+    const { type, fields } = controlToPacket({ type: 'ping-state', version: this.pingVersion, visible: this.ping.visible, total: this.ping.total });
+    this.io.send(this.sender.build(type, fields, now, this.cfg.peer));
   }
 
   private apply(actions: ControllerAction[]): void {

@@ -5,7 +5,7 @@ import type { ResolvedResource } from '../config/index.js';
 import { BlockDevice } from '../storage/block-device.js';
 import { DirtyBitmap } from '../storage/dirty-bitmap.js';
 import { computeLayout, type MetaLayout, type MetaPlacement } from '../storage/metadata-layout.js';
-import { readMetadata, writeAlTransaction, writeBitmap, writeSuperblock, type MetaIO } from '../storage/metadata-store.js';
+import { readMetadata, readSuperblock, writeAlTransaction, writeBitmap, writeSuperblock, type MetaIO } from '../storage/metadata-store.js';
 import { ActivityLogWriter, AL_EXTENT_SIZE, alExtentsFor } from '../storage/activity-log.js';
 import type { MetaFlags } from '../storage/metadata-flags.js';
 import type { Superblock } from '../storage/superblock.js';
@@ -106,6 +106,11 @@ export class TrackedBitmap {
     this.native.merge(other);
     this.pages.all();
   }
+  /** OR a piece of a serialised bitmap (64-bit words from `firstWord`) into this one. */
+  mergeRange(firstWord: number, bytes: Buffer): void {
+    this.native.loadRange(firstWord, bytes, true);
+    this.pages.all();
+  }
   toBuffer(): Buffer {
     return this.native.toBuffer();
   }
@@ -130,7 +135,7 @@ export class ResourceMetadata {
     private readonly ownIo: BlockDevice | null,
     private readonly layout: MetaLayout,
     private sb: Superblock,
-    bitmapBytes: Buffer,
+    native: DirtyBitmap,
     alActive: ReadonlySet<number>,
     al: ActivityLogWriter,
     private readonly alExtents: number,
@@ -138,8 +143,6 @@ export class ResourceMetadata {
   ) {
     this.flags = flagsToSet(sb.flags);
     this.uuids = { current: sb.uuids.current, bitmap: sb.uuids.bitmap, history: [sb.uuids.history[0], sb.uuids.history[1]] };
-    const native = new DirtyBitmap(sb.usableSize, sb.bmBytesPerBit);
-    native.loadBuffer(bitmapBytes);
     if (allDirty) native.setAll();
     this.pages = new PageTracker(sb.bmBytesPerBit);
     this.bitmap = new TrackedBitmap(native, this.pages);
@@ -220,17 +223,16 @@ export class ResourceMetadata {
    */
   async flushBitmap(): Promise<void> {
     if (!this.pages.pending) return;
-    const pages = this.pages.take();
-    if (pages === 'all') {
-      await writeBitmap(this.io, this.layout, this.bitmap.toBuffer());
-      return;
-    }
+    const taken = this.pages.take();
     const wordsPerPage = 4096 / 8;
     const totalWords = this.layout.bitmapBytes / 8;
+    const totalPages = Math.ceil(totalWords / wordsPerPage);
+    // 'all' goes page range by page range too, 256 pages (1 MiB) at a time
+    const pages = taken === 'all' ? Array.from({ length: totalPages }, (_, p) => p) : taken;
     let i = 0;
     while (i < pages.length) {
       let j = i;
-      while (j + 1 < pages.length && pages[j + 1] === pages[j]! + 1) j++;
+      while (j + 1 < pages.length && pages[j + 1] === pages[j]! + 1 && j - i < 255) j++;
       const firstWord = pages[i]! * wordsPerPage;
       const endWord = Math.min(totalWords, (pages[j]! + 1) * wordsPerPage);
       if (firstWord < endWord) {
@@ -277,14 +279,22 @@ export async function openResourceMetadata(dev: BlockDevice, cfg: ResolvedResour
   }
   try {
     const layout = computeLayout(placement, { dataSize: dev.size, metaDeviceSize: metaIo.size });
-    const contents = await readMetadata(metaIo, layout, { device: `${cfg.name} (${cfg.self.disk})` });
+    const ctx = { device: `${cfg.name} (${cfg.self.disk})` };
+    // the superblock says how large the bitmap is; the bitmap then streams straight into it
+    const sb = await readSuperblock(metaIo, layout, ctx);
+    const native = new DirtyBitmap(sb.usableSize, sb.bmBytesPerBit);
+    const contents = await readMetadata(metaIo, layout, ctx, (byteOffset, bytes) => {
+      const whole = bytes.length - (bytes.length % 8);
+      if (whole > 0) native.loadRange(byteOffset / 8, bytes.subarray(0, whole));
+    });
+    if (contents.superblock.usableSize !== sb.usableSize) throw new Error(`${ctx.device}: metadata changed while it was read`);
     // a damaged bitmap cannot say what is in sync: treat everything as out of sync
     const allDirty = contents.bitmapChecksum === 'mismatch';
     const alExtents = contents.superblock.alExtents;
     const al = new ActivityLogWriter({ areaOffset: contents.layout.alOffset, areaSize: contents.layout.alSize, alExtents }, contents.alRecovered);
     const active = contents.superblock.flags.alClean ? new Set<number>() : contents.alRecovered.active;
     return new (ResourceMetadata as unknown as new (...a: unknown[]) => ResourceMetadata)(
-      metaIo, own, contents.layout, contents.superblock, contents.bitmap, active, al, alExtents, allDirty,
+      metaIo, own, contents.layout, contents.superblock, native, active, al, alExtents, allDirty,
     );
   } catch (err) {
     own?.close();

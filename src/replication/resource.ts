@@ -86,8 +86,9 @@ export class Resource implements NbdBackend {
   private resyncTimer: NodeJS.Timeout | null = null;
   private bitmapTimer: NodeJS.Timeout | null = null;
   private peerParams: ParamsMsg | null = null;
-  private peerBitmap: Buffer | null = null;
-  private peerBitmapParts: { total: number; got: number; buf: Buffer } | null = null;
+
+  private peerBitmapParts: { total: number; got: number } | null = null;
+  private peerBitmapReceived = false;
   private localBitmapSent = false;
   private decision: ConnectDecision | null = null;
   private discardMyData = false;
@@ -274,7 +275,8 @@ export class Resource implements NbdBackend {
     this.stopResync();
     this.verifyState = null;
     this.decision = null;
-    this.peerBitmap = null;
+    this.peerBitmapReceived = false;
+    this.peerBitmapParts = null;
     this.localBitmapSent = false;
     if (active && this.conn) {
       this.log.warn({ reason, cs: this.cs }, 'resync/verify aborted');
@@ -423,7 +425,8 @@ export class Resource implements NbdBackend {
   private onEstablished(conn: PeerConnection): void {
     this.conn = conn;
     this.peerParams = null;
-    this.peerBitmap = null;
+    this.peerBitmapReceived = false;
+    this.peerBitmapParts = null;
     this.localBitmapSent = false;
     this.decision = null;
     this.setState({ cs: 'WFReportParams' });
@@ -510,15 +513,19 @@ export class Resource implements NbdBackend {
       case 'params':
         return this.onPeerParams(conn, msg);
       case 'bitmap': {
-        if (msg.offset === 0) this.peerBitmapParts = { total: msg.total, got: 0, buf: Buffer.alloc(msg.total) };
+        // each piece is OR-ed into our bitmap as it arrives: no full-size copy of the peer's bitmap
+        const md = this.md;
+        if (msg.offset === 0) this.peerBitmapParts = { total: msg.total, got: 0 };
         const parts = this.peerBitmapParts;
-        if (!parts || msg.total !== parts.total || msg.offset + msg.payload.length > parts.total) {
+        if (!parts || msg.total !== parts.total || msg.offset + msg.payload.length > parts.total || msg.offset % 8 !== 0 || msg.payload.length % 8 !== 0) {
           throw new Error(`bitmap piece at ${msg.offset} does not fit a bitmap of ${parts?.total ?? 'unknown'} bytes`);
         }
-        msg.payload.copy(parts.buf, msg.offset);
+        if (md && parts.total === md.bitmap.native.byteLength) md.bitmap.mergeRange(msg.offset / 8, msg.payload);
         parts.got += msg.payload.length;
         if (parts.got < parts.total) return;
-        this.peerBitmap = parts.buf;
+        // a bitmap of another size cannot be trusted block by block: everything is out of sync
+        if (md && parts.total !== md.bitmap.native.byteLength) md.bitmap.setAll();
+        this.peerBitmapReceived = true;
         this.peerBitmapParts = null;
         return this.maybeStartSync(conn);
       }
@@ -681,11 +688,13 @@ export class Resource implements NbdBackend {
 
   /** Our bitmap to the peer, in pieces below the link's frame payload limit. */
   private sendBitmapPieces(conn: PeerConnection, md: ResourceMetadata): void {
-    const bytes = md.bitmap.toBuffer();
-    const piece = BITMAP_PIECE_BYTES;
-    for (let off = 0; off < bytes.length || off === 0; off += piece) {
-      conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, offset: off, total: bytes.length, payload: bytes.subarray(off, off + piece) });
-      if (bytes.length === 0) break;
+    const total = md.bitmap.native.byteLength;
+    const wordsPerPiece = BITMAP_PIECE_BYTES / 8;
+    const words = total / 8;
+    for (let w = 0; w < words || w === 0; w += wordsPerPiece) {
+      const payload = words === 0 ? Buffer.alloc(0) : md.bitmap.native.toBufferRange(w, Math.min(wordsPerPiece, words - w));
+      conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, offset: w * 8, total, payload });
+      if (words === 0) break;
     }
   }
 
@@ -693,11 +702,9 @@ export class Resource implements NbdBackend {
   private maybeStartSync(conn: PeerConnection): void {
     const md = this.md;
     const d = this.decision;
-    if (!md || !d || !this.localBitmapSent || !this.peerBitmap) return;
+    if (!md || !d || !this.localBitmapSent || !this.peerBitmapReceived) return;
     if (d.action !== 'sync-source' && d.action !== 'sync-target') return;
-    if (this.peerBitmap.length === md.bitmap.native.byteLength) md.bitmap.merge(this.peerBitmap);
-    else md.bitmap.setAll(); // different sizes: nothing to trust but a full sync
-    this.peerBitmap = null;
+    this.peerBitmapReceived = false;
     if (d.action === 'sync-source') {
       const { uuids, syncUuid } = this.deps.uuids.syncSourceStart(md.uuids);
       md.uuids = uuids;
@@ -858,7 +865,8 @@ export class Resource implements NbdBackend {
     this.stopResync();
     md.bitmap.setAll();
     this.decision = { action: asSource ? 'sync-source' : 'sync-target', mode: 'full', rule: 0, reason, log: [], handlers: [] };
-    this.peerBitmap = null;
+    this.peerBitmapReceived = false;
+    this.peerBitmapParts = null;
     this.setState({ cs: asSource ? 'StartingSyncS' : 'StartingSyncT' });
     conn.send({ type: 'sync-plan', plan: asSource ? 'source' : 'target', mode: 'full' });
     this.setState({ cs: asSource ? 'WFBitMapS' : 'WFBitMapT' });

@@ -93,6 +93,14 @@ export class DirtyBitmap {
     return this.#map.toBufferRange(firstWord, wordCount);
   }
 
+  /**
+   * Replaces (or, with merge, ORs into) the words that `bytes` covers, starting at `firstWord`;
+   * `bytes` is a multiple of 8 in toBuffer's byte order. Loads and merges a large bitmap in pieces.
+   */
+  loadRange(firstWord: number, bytes: Uint8Array, merge = false): void {
+    this.#map.loadRange(firstWord, bytes, merge);
+  }
+
   /** Replaces the contents; the buffer must be exactly byteLength bytes. */
   loadBuffer(buf: Uint8Array): void {
     this.#map.loadBuffer(buf);

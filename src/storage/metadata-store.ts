@@ -169,7 +169,14 @@ export interface MetadataContents {
  * Read everything. `layout` is the one computed from the configuration and current device sizes
  * (computeLayout); it says where the superblock must be and how much data space exists now.
  */
-export async function readMetadata(io: MetaIO, layout: MetaLayout, ctx?: StoreContext): Promise<MetadataContents> {
+/**
+ * Where the bitmap goes while it is read: by default into `MetadataContents.bitmap`; a sink gets it
+ * in 1 MiB pieces instead (byte offset, bytes), so tandemd loads a 32 MiB bitmap (1 TiB of data)
+ * into its native bitmap without a second full-size copy. `bitmap` is then empty.
+ */
+export type BitmapSink = (byteOffset: number, bytes: Buffer) => void;
+
+export async function readMetadata(io: MetaIO, layout: MetaLayout, ctx?: StoreContext, sink?: BitmapSink): Promise<MetadataContents> {
   const dev = label(ctx);
   const superblock = await readSuperblock(io, layout, ctx);
   if (!samePlacement(superblock.placement, layout.placement)) {
@@ -198,11 +205,27 @@ export async function readMetadata(io: MetaIO, layout: MetaLayout, ctx?: StoreCo
   requireInside(io, effective.alOffset, effective.alSize, 'activity log', ctx);
   requireInside(io, effective.bitmapOffset, effective.bitmapAreaSize, 'bitmap', ctx);
   // whole 4 KiB pages, so an O_DIRECT device can serve the read
-  const pages = await readChunked(io, effective.bitmapOffset, Math.ceil(effective.bitmapBytes / MD_ALIGN) * MD_ALIGN);
-  const bitmap = pages.subarray(0, effective.bitmapBytes);
+  let bitmap: Buffer;
+  let crc: number;
+  if (sink) {
+    bitmap = Buffer.alloc(0);
+    crc = 0;
+    const area = Math.ceil(effective.bitmapBytes / MD_ALIGN) * MD_ALIGN;
+    for (let done = 0; done < area; done += CHUNK) {
+      const piece = await io.read(effective.bitmapOffset + done, Math.min(CHUNK, area - done));
+      const bytes = piece.subarray(0, Math.max(0, Math.min(piece.length, effective.bitmapBytes - done)));
+      if (bytes.length === 0) break;
+      crc = crc32c(bytes, crc);
+      sink(done, bytes);
+    }
+  } else {
+    const pages = await readChunked(io, effective.bitmapOffset, Math.ceil(effective.bitmapBytes / MD_ALIGN) * MD_ALIGN);
+    bitmap = pages.subarray(0, effective.bitmapBytes);
+    crc = crc32c(bitmap);
+  }
   const alRecovered = recover(await io.read(effective.alOffset, effective.alSize));
   const bitmapChecksum: BitmapChecksumResult =
-    superblock.bitmapCrc32c === null ? 'unrecorded' : crc32c(bitmap) === superblock.bitmapCrc32c ? 'match' : 'mismatch';
+    superblock.bitmapCrc32c === null ? 'unrecorded' : crc === superblock.bitmapCrc32c ? 'match' : 'mismatch';
   return { superblock, layout: effective, bitmap, alRecovered, bitmapChecksum };
 }
 

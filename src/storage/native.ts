@@ -40,6 +40,7 @@ export interface NativeDirtyBitmap {
   nextDirtyRun(fromOffset: number, maxBytes: number): { offset: number; length: number } | null;
   toBuffer(): Buffer;
   toBufferRange(firstWord: number, wordCount: number): Buffer;
+  loadRange(firstWord: number, bytes: Uint8Array, merge: boolean): void;
   loadBuffer(buf: Uint8Array): void;
   merge(buf: Uint8Array): void;
   setAll(): void;

@@ -205,3 +205,32 @@ describe('DirtyBitmap', () => {
     expect(() => bm.loadBuffer('x' as unknown as Buffer)).toThrow(TypeError);
   });
 });
+
+describe('DirtyBitmap piecewise load, merge and store', () => {
+  it('property: loadRange/toBufferRange in pieces equal loadBuffer/toBuffer of the whole', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5000 }), fc.array(fc.nat(4999)), fc.array(fc.nat(4999)), fc.integer({ min: 1, max: 9 }), (blocks, a, b, pieceWords) => {
+        const size = blocks * 4096 - 100; // a partial last block too
+        const x = new DirtyBitmap(size);
+        const y = new DirtyBitmap(size);
+        for (const i of a) if (i < blocks) x.setRange(i * 4096, 1);
+        for (const i of b) if (i < blocks) y.setRange(i * 4096, 1);
+        const whole = new DirtyBitmap(size);
+        whole.loadBuffer(x.toBuffer());
+        whole.merge(y.toBuffer());
+        const pieces = new DirtyBitmap(size);
+        const words = x.byteLength / 8;
+        for (let w = 0; w < words; w += pieceWords) pieces.loadRange(w, x.toBufferRange(w, Math.min(pieceWords, words - w)));
+        for (let w = 0; w < words; w += pieceWords) pieces.loadRange(w, y.toBufferRange(w, Math.min(pieceWords, words - w)), true);
+        expect(pieces.toBuffer().equals(whole.toBuffer())).toBe(true);
+        expect(pieces.count()).toBe(whole.count());
+      }),
+      { numRuns: 100 },
+    );
+  });
+  it('refuses a range outside the bitmap', () => {
+    const x = new DirtyBitmap(64 * 4096);
+    expect(() => x.toBufferRange(1, 1)).toThrow(/outside/);
+    expect(() => x.loadRange(0, Buffer.alloc(16))).toThrow(/do not fit/);
+  });
+});
