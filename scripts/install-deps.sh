@@ -15,6 +15,7 @@ PKGS=(
   mount           # losetup, mount, umount (split out of util-linux in Debian 12)
   psmisc          # fuser: who holds a device open
   curl            # HTTP checks in the e2e scenario
+  iputils-ping    # ping nodes (ha.cf `ping`, ipfail rule)
   iputils-arping  # gratuitous ARP after a VIP moves (IPaddr agent); without it clients wait ~36 s
   procps          # ps / pgrep in scripts
 )

@@ -20,6 +20,8 @@ describe('control messages', () => {
     { type: 'claim', groups: ['g1'], reason: 'peer-standby' },
     { type: 'grant', groups: ['g1'] },
     { type: 'deny', groups: ['g1'], reason: 'failed' },
+    { type: 'ping-state', version: 7, visible: 1, total: 2 },
+    { type: 'ping-state', version: 1, visible: 0, total: 0 },
   ])('round-trips %o through a signed packet', (msg) => {
     const p = viaWire(msg);
     expect(isControlPacket(p)).toBe(true);
@@ -37,6 +39,10 @@ describe('control messages', () => {
     ['rsc_state', [['held', '']], "rsc_state without a hex 'ver'"],
     ['rsc_state', [['ver', '1'], ['held', 'a']], "rsc_state without 'busy'"],
     ['rsc_frob', [], "unknown control message type 'rsc_frob'"],
+    ['ping_state', [['visible', '1'], ['total', '2']], "ping_state without a hex 'ver'"],
+    ['ping_state', [['ver', '1'], ['total', '2']], "ping_state without 'visible'"],
+    ['ping_state', [['ver', '1'], ['visible', 'two'], ['total', '2']], "ping_state with a bad 'visible' 'two'"],
+    ['ping_state', [['ver', '1'], ['visible', '3'], ['total', '2']], 'ping_state with visible 3 > total 2'],
   ] as const)('refuses %s %j', (type, fields, detail) => {
     const r = decodePacket(sender.build(type, fields.map(([a, b]) => [a, b] as [string, string]), 0), [KEY]);
     expect(r.ok).toBe(true);
@@ -44,9 +50,9 @@ describe('control messages', () => {
   });
 
   it('fuzz: arbitrary fields never throw', () => {
-    const name = fc.constantFrom('ver', 'held', 'busy', 'claimed', 'failed', 'declined', 'groups', 'reason', 'x');
+    const name = fc.constantFrom('ver', 'held', 'busy', 'claimed', 'failed', 'declined', 'groups', 'reason', 'visible', 'total', 'x');
     fc.assert(fc.property(
-      fc.constantFrom('rsc_state', 'rsc_claim', 'rsc_grant', 'rsc_deny', 'status'),
+      fc.constantFrom('rsc_state', 'rsc_claim', 'rsc_grant', 'rsc_deny', 'ping_state', 'status'),
       fc.dictionary(name, fc.string({ maxLength: 20 })),
       (type, fields) => {
         const p: HbPacket = { type, src: 'beta', dest: null, seq: 1, generation: 1, timestamp: 0, fields: new Map(Object.entries(fields)), authIndex: 1 };
