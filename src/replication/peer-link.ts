@@ -363,6 +363,13 @@ export class PeerLink {
         a.framed.close({ kind: 'protocol-error', reason: outcome.reason }, [{ type: 'disconnect', reason: outcome.reason }]);
         return;
       case 'auth-failed':
+        if (this.conn) {
+          // an established, authenticated link stays: a stranger failing the handshake on the
+          // listening port must not be able to tear replication down
+          this.log.warn({ ...this.fields, remote, reason: outcome.reason }, 'rejected an unauthenticated connection attempt while connected');
+          a.framed.close({ kind: 'closed-locally', reason: outcome.reason });
+          return;
+        }
         this.log.error({ ...this.fields, remote, reason: outcome.reason }, outcome.reason);
         this.log.error({ ...this.fields }, 'Discarding network configuration.');
         a.framed.close({ kind: 'closed-locally', reason: outcome.reason });

@@ -396,7 +396,11 @@ export class Resource implements NbdBackend {
     link.onLost((reason) => this.onLinkLost(reason));
     link.onAuthFailed((reason) => {
       this.log.error({ reason }, 'Authentication of peer failed; going StandAlone');
-      void this.disconnect().catch(() => undefined);
+      // the link has discarded its network configuration; forget it so `connect` starts a new one
+      if (this.link === link) this.link = null;
+      void link.stop().catch(() => undefined);
+      if (this.conn) this.closeConnection('authentication failed', 'StandAlone');
+      this.setState({ cs: 'StandAlone' });
     });
     this.setState({ cs: 'Unconnected' });
     link.start().catch((err: Error) => {
@@ -412,7 +416,13 @@ export class Resource implements NbdBackend {
     const v = checkDisconnect(this.roleView());
     // DRBD 8.4 (conn_try_disconnect) treats "already StandAlone" as success, so the documented
     // split-brain recovery (disconnect; connect --discard-my-data) works after the handshake dropped it
-    if (!v.ok && v.error === 'SS_ALREADY_STANDALONE' && !this.link) return { ok: true };
+    if (!v.ok && v.error === 'SS_ALREADY_STANDALONE') {
+      // a link that gave up by itself (authentication failure) is discarded, so `connect` starts anew
+      const gone = this.link;
+      this.link = null;
+      if (gone) await gone.stop().catch(() => undefined);
+      return { ok: true };
+    }
     if (!v.ok) return v;
     const link = this.link;
     this.link = null;

@@ -112,20 +112,6 @@ const nbdStreamArb = fc.oneof(
     .map(([reqs, ms]) => Buffer.concat([GO, mutate(Buffer.concat(reqs), ms)])),
 );
 
-/** Workaround for the StandAlone-after-a-stranger's-hello bug: `connect` is a no-op there. */
-async function unstick(n: Node): Promise<void> {
-  const s = await n.status();
-  if (s.cs !== 'StandAlone') return;
-  const wasPrimary = s.role === 'Primary';
-  if (wasPrimary) await n.admOk('secondary', 'r0');
-  await n.admOk('down', 'r0');
-  await n.admOk('up', 'r0');
-  if (wasPrimary) {
-    await n.waitState((x) => x.disk === 'UpToDate', 'attached');
-    await n.admOk('primary', 'r0');
-  }
-}
-
 describe('hostile input against running daemons', () => {
   it('random and mutated frames on the peer port and the NBD socket: both daemons stay up and keep serving', async () => {
     const p = (pair = await Pair.create({ sizeMiB: 8, net: SECRET }));
@@ -147,10 +133,9 @@ describe('hostile input against running daemons', () => {
     expect(peerTimeouts).toBe(0);
     // the Primary's export still serves a real client, whatever became of the link
     await writeBlocks(p.node1, [9], 'during');
-    // KNOWN BUGS (see the it.fails below): an unauthenticated hello in the fuzz knocks the
-    // established link down to StandAlone, and `connect` does not bring it back; down + up does
-    for (const n of p.nodes) await unstick(n);
-    // the real link is (again) up and a real client is served: write, read back, replicated
+    // the established, authenticated link survived the strangers: no reconnect was needed
+    for (const n of p.nodes) expect((await n.status()).cs).not.toBe('StandAlone');
+    // the real link is up and a real client is served: write, read back, replicated
     await p.node1.waitState((s) => s.cs === 'Connected' && s.disk === 'UpToDate' && s.peerDisk === 'UpToDate', 'pair healthy after the fuzz');
     const blocks = [0, 7, 300, 1000];
     await writeBlocks(p.node1, blocks, 'after-fuzz');
@@ -191,30 +176,27 @@ describe('a stranger on the replication port', () => {
     expect((await p.node2.status()).cs).toBe('Connected');
   }, 60_000);
 
-  // KNOWN BUG, found by the fuzz above (src/replication/peer-link.ts, not this helper's to change):
-  // one unauthenticated hello from anyone who can reach the port ("cram-hmac-alg sha1 is configured
-  // here but the peer has no shared-secret") makes node2 drop its established, authenticated link
-  // to node1 and go StandAlone ("Discarding network configuration") until an operator runs
-  // `connect`: a remote denial of service of the replication. DRBD does not listen while connected.
-  // Turn this into it(...) once a handshake failure of a new attempt leaves the established
-  // connection alone.
-  it.fails('KNOWN BUG: an unauthenticated hello does not break the established authenticated link', async () => {
+  // Found by the fuzz above: a stranger's unauthenticated hello ("the peer has no shared-secret")
+  // used to make node2 drop its authenticated link and go StandAlone, a remote denial of service.
+  it('an unauthenticated hello does not break the established authenticated link', async () => {
     const p = (pair = await Pair.create({ sizeMiB: 8, net: SECRET }));
     await p.initialSync();
     expect(await strangerHello(p, hello)).toContain('the peer has no shared-secret');
     expect((await p.node2.status()).cs).toBe('Connected');
   }, 60_000);
 
-  // KNOWN BUG (src/replication/resource.ts: onAuthFailed leaves this.link set, so connect() returns
-  // at once; `disconnect` is refused on a StandAlone device): after that StandAlone, `tandemadm
-  // connect` exits 0 and does nothing. DRBD's `drbdadm connect` reconnects a StandAlone device.
-  it.fails('KNOWN BUG: tandemadm connect reconnects a node left StandAlone by an authentication failure', async () => {
+  // An authentication failure while the peer is away leaves node2 StandAlone ("Discarding network
+  // configuration", as DRBD); `connect` must then start a new link, as `drbdadm connect` does.
+  it('tandemadm connect reconnects a node left StandAlone by an authentication failure', async () => {
     const p = (pair = await Pair.create({ sizeMiB: 8, net: SECRET }));
     await p.initialSync();
-    await strangerHello(p, hello);
+    await p.node1.admOk('disconnect', 'r0');
+    await p.node2.waitState((s) => s.cs === 'WFConnection', 'node2 waiting for its peer');
+    expect(await strangerHello(p, hello)).toContain('the peer has no shared-secret');
     await p.node2.waitState((s) => s.cs === 'StandAlone', 'StandAlone after the stranger', 5000);
+    await p.node1.admOk('connect', 'r0');
     await p.node2.admOk('connect', 'r0');
-    await p.node2.waitState((s) => s.cs === 'Connected', 'Connected after connect', 10_000);
+    await p.node2.waitState((s) => s.cs === 'Connected', 'Connected after connect', 15_000);
   }, 60_000);
 });
 
