@@ -21,7 +21,7 @@ import {
   refuse, type ConnState, type RoleView, type Verdict,
 } from './state-rules.js';
 import { openResourceMetadata, type ResourceMetadata } from './resource-metadata.js';
-import { onSkipInitialSyncReceived } from './generation-uuids.js';
+import { maskRoleBit, onSkipInitialSyncReceived } from './generation-uuids.js';
 import { parseWireUuid, uuidsFromWire, uuidsToWire, type UuidEngine } from './uuid-engine.js';
 import { decideConnect, type ConnectDecision } from './connect-decision.js';
 import { handlerEnv } from './handler-env.js';
@@ -89,6 +89,8 @@ export class Resource implements NbdBackend {
 
   private peerBitmapParts: { total: number; got: number } | null = null;
   private peerBitmapReceived = false;
+  /** the data generation a diskless Primary serves (through its peer); null while it has a disk */
+  private exposedUuid: bigint | null = null;
   private localBitmapSent = false;
   private decision: ConnectDecision | null = null;
   private discardMyData = false;
@@ -215,6 +217,7 @@ export class Resource implements NbdBackend {
     }
     this.dev = dev;
     this.md = md;
+    this.exposedUuid = null;
     // A node that went down while Primary comes back with CRASHED_PRIMARY and its activity log
     // extents marked out of sync, so the blocks it may have written alone are resynced.
     if (md.flags.has('primary-ind') || md.flags.has('crashed-primary')) {
@@ -297,6 +300,9 @@ export class Resource implements NbdBackend {
     this.bitmapTimer = null;
     const md = this.md;
     const dev = this.dev;
+    // a Primary without its disk exposes this generation of the data; only a peer holding exactly
+    // it may serve it from now on (DRBD's exposed data UUID)
+    if (md && this.role === 'Primary') this.exposedUuid = maskRoleBit(md.uuids.current);
     this.md = null;
     this.dev = null;
     if (md) {
@@ -608,7 +614,16 @@ export class Resource implements NbdBackend {
     this.peerParams = p;
     this.peerUsableSize = p.usableSize;
     if (!this.md) {
-      // a diskless node follows the peer's data entirely
+      // a diskless node follows the peer's data entirely, but a Primary only the data it exposed:
+      // a peer that missed our latest writes must not become the only copy (drbd receive_uuids)
+      const peerCurrent = maskRoleBit(uuidsFromWire(p.uuids).current);
+      if (this.role === 'Primary' && this.exposedUuid !== null && peerCurrent !== this.exposedUuid) {
+        const hex = this.exposedUuid.toString(16).toUpperCase().padStart(16, '0');
+        this.log.error({ peerCurrent: peerCurrent.toString(16) }, `Can only connect to data with current UUID=${hex}`);
+        this.closeConnection(`Can only connect to data with current UUID=${hex}`, 'StandAlone');
+        return;
+      }
+      if (this.role === 'Primary') this.exposedUuid = peerCurrent;
       this.setState({ cs: 'Connected', peerRole: p.role, peerDisk: p.disk });
       return;
     }
@@ -906,7 +921,11 @@ export class Resource implements NbdBackend {
 
   private onPeerUuids(w: WireUuids, skipInitialSync: boolean): void {
     const md = this.md;
-    if (!md) return;
+    if (!md) {
+      // the UpToDate peer started a new generation for our diskless Primary: that is what we expose now
+      if (this.role === 'Primary' && this.exposedUuid !== null) this.exposedUuid = maskRoleBit(uuidsFromWire(w).current);
+      return;
+    }
     const peer = uuidsFromWire(w);
     if (skipInitialSync) {
       // the peer ran `new-current-uuid --clear-bitmap` on a just-created pair: adopt it, no sync

@@ -60,14 +60,11 @@ describe('torture: a disk fault on a degraded Primary', () => {
     pair = null;
   });
 
-  // KNOWN BUG (src/replication/resource.ts), first seen in a torture run: the Primary, alone (its
-  // peer down), loses its disk to an I/O error on the metadata and goes Diskless; the peer, which
-  // missed the latest writes, comes back and the Diskless Primary takes it as UpToDate and reads
-  // from it: acknowledged writes read back at their older version. DRBD refuses that connection
-  // (drbd_receiver.c receive_uuids: "Can only connect to data with current UUID=…", the exposed
-  // data UUID). Turn this into it(...) once the handshake refuses a peer whose data is older than
-  // what the Diskless Primary exposed.
-  it.fails('KNOWN BUG: a Diskless Primary never serves a reconnecting peer\'s older data', async () => {
+  // First seen in a torture run: the Primary, alone (its peer down), loses its disk to an I/O
+  // error on the metadata and goes Diskless; the peer, which missed the latest writes, comes back.
+  // Like DRBD (receive_uuids: "Can only connect to data with current UUID=…", the exposed data
+  // UUID) the Diskless Primary refuses it, so acknowledged writes never read back older.
+  it('a Diskless Primary never serves a reconnecting peer\'s older data', async () => {
     const p = (pair = await Pair.create({ sizeMiB: 16, env: { TANDEM_TEST_FAULTS: '1' } }));
     await p.initialSync();
     await writeBlocks(p.node1, [1, 2, 3], 'v1');
@@ -84,8 +81,8 @@ describe('torture: a disk fault on a degraded Primary', () => {
     await c.close().catch(() => c.destroy());
     await p.node1.waitState((s) => s.disk === 'Diskless', 'node1 Diskless');
     await p.node2.admOk('up', 'r0');
-    // whatever the pair does now (DRBD: refuse the connection), v2 must never be read back as v1
-    await p.node2.waitState((s) => s.cs !== 'WFConnection' && s.cs !== 'Unconnected', 'node2 met node1', 15_000);
+    await p.node1.waitState((s) => s.cs === 'StandAlone', 'node1 refused the stale peer', 15_000);
+    expect(p.node1.logs).toMatch(/Can only connect to data with current UUID=[0-9A-F]{16}/);
     const r = await openNbd(p.node1);
     try {
       for (const b of [1, 2, 3]) {
