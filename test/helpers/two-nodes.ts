@@ -376,3 +376,17 @@ async function cleanupKernelLeftovers(dir: string, runDirs: string[]): Promise<v
     }
   }
 }
+
+/**
+ * For "nothing must happen" checks: polls `check` for `windowMs` and fails at the first moment it
+ * does not hold, naming what broke. The window is the property being asserted (e.g. no failback
+ * within N heartbeats), not a sleep standing in for a condition.
+ */
+export async function holdsFor(check: () => Promise<boolean> | boolean, windowMs: number, what: string): Promise<void> {
+  const end = Date.now() + windowMs;
+  for (;;) {
+    if (!(await check())) throw new Error(`${what} stopped holding`);
+    if (Date.now() >= end) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -53,6 +53,7 @@ async function primaryPair(): Promise<Pair> {
 }
 
 describe('real NBD clients against the Primary', () => {
+  // skipped only where scripts/install-deps.sh has not run (qemu-utils missing); CI installs it
   it.skipIf(!have('qemu-io'))('qemu-io writes patterns and reads them back with -P; the peer disk holds them too', async () => {
     const p = await primaryPair();
     const out = await run('qemu-io', '-f', 'raw',
@@ -77,6 +78,7 @@ describe('real NBD clients against the Primary', () => {
     expect(p.node2.readDisk(12 * MiB, 256 * 1024).equals(Buffer.alloc(256 * 1024, 0x3c))).toBe(true);
   });
 
+  // skipped only without libnbd-bin (install-deps installs it)
   it.skipIf(!have('nbdcopy'))('nbdcopy copies a random file in and out unchanged (cmp equal)', async () => {
     const p = await primaryPair();
     const src = path.join(p.dir, 'random.bin');
@@ -90,6 +92,7 @@ describe('real NBD clients against the Primary', () => {
     expect(p.node2.readDisk(0, size).equals(fs.readFileSync(src))).toBe(true);
   });
 
+  // skipped only without fio (install-deps installs it)
   it.skipIf(!have('fio'))('fio (nbd ioengine) random writes verify with crc32c', async () => {
     const p = await primaryPair();
     const out = await run('fio', '--name=tandem-randwrite', '--ioengine=nbd', `--uri=${uri(p.node1.nbdSocket)}`,

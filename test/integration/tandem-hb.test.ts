@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { encodePacket } from '../../src/cluster/packet.js';
 import { HbPair, waitFor, ADDR } from '../helpers/hb-pair.js';
+import { holdsFor } from '../helpers/two-nodes.js';
 
 const DEADTIME = 600;
 let pair: HbPair | null = null;
@@ -66,8 +67,8 @@ describe('tandem-hb on loopback', () => {
     await waitFor(() => node2.running('b'), DEADTIME + 5000, 'node2 to take over');
     node1.start();
     await waitFor(async () => (await node1.cli('status')).stdout.includes('Online: [ node1 node2 ]'), 10_000, 'node1 to rejoin');
-    await new Promise((r) => setTimeout(r, 1500)); // a failback would have begun by now
-    expect(node2.running('a') && node2.running('b')).toBe(true);
+    // with auto_failback on a failback would begin within a few heartbeats of the rejoin
+    await holdsFor(() => node2.running('a') && node2.running('b') && !node1.running('a'), 1500, 'node2 keeping the groups');
     expect(node1.ops()).toEqual(['start a', 'start b']);
   });
 
@@ -103,9 +104,7 @@ describe('tandem-hb on loopback', () => {
     node1.failNext('stop', 'a');
     await node1.cli('standby', 'local');
     await waitFor(async () => (await node2.cli('status')).stdout.includes('FAILED node1'), 10_000, 'node2 to see rec::a FAILED on node1');
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(node2.running('a')).toBe(false);
-    expect(node2.running('b')).toBe(false);
+    await holdsFor(() => !node2.running('a') && !node2.running('b'), 1000, 'node2 not starting the FAILED group');
     const st = await node1.cli('status');
     expect(st.stdout).toContain('FAILED node1');
     expect(st.stdout).toContain("tandem-hb cleanup rec::a");
@@ -148,9 +147,7 @@ describe('tandem-hb on loopback', () => {
     expect(drops).toContain('already seen');
     expect(drops).toContain('digest does not match key 1');
     expect(drops).toContain("does not start with '>>>'");
-    await new Promise((r) => setTimeout(r, 500));
-    expect(node2.running('c')).toBe(true);
-    expect(node1.running('c')).toBe(false);
+    await holdsFor(() => node2.running('c') && !node1.running('c'), 500, 'the group staying on node2 despite the forged packets');
   });
 
   it('refuses an authkeys file that is group- or world-readable, with heartbeat\'s message', async () => {

@@ -61,6 +61,7 @@ const BROKEN_LINES: Record<string, number> = {
   'B17-bad-ipv4-octet.conf': 13, // `172.22.33.300`
 };
 
+// ../shared/corpus sits beside the clone in CI; a clone elsewhere has no corpus to walk
 describe.skipIf(!present)('DRBD corpus against drbdadm verdicts', () => {
   // Skipped when ../shared is not beside the clone (the corpus is never copied into the project).
   const files = present ? readdirSync(corpus).filter((f) => f.endsWith('.conf')).sort() : [];
