@@ -42,6 +42,39 @@ async function writeRandomBlocks(socket: string, blocks: number[], seed: number)
   return written;
 }
 
+/**
+ * Random 4 KiB writes through NBD in the background until stop(). A write that fails (the
+ * Primary was killed) ends the loop; stop() flushes and closes what is still open.
+ */
+async function startWriter(socket: string, stride: number): Promise<{ readonly count: number; stop(): Promise<void> }> {
+  const client = await connectNbd(socket, 'r0');
+  let stopped = false;
+  let failed = false;
+  let n = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        await client.write(((n * stride) % 7000) * 4 * KiB, crypto.randomBytes(4 * KiB));
+      } catch {
+        failed = true;
+        return;
+      }
+      n++;
+    }
+  })();
+  return {
+    get count() {
+      return n;
+    },
+    async stop() {
+      stopped = true;
+      await loop;
+      if (!failed) await client.flush();
+      await client.close().catch(() => undefined);
+    },
+  };
+}
+
 describe('two tandemd nodes on loopback', () => {
   it('initial full sync makes both disks identical, then replicates NBD writes (protocol C)', async () => {
     pair = await Pair.create({ sizeMiB: 32 });
@@ -82,23 +115,11 @@ describe('two tandemd nodes on loopback', () => {
   it('kill -9 of the Secondary during writes, restart and resync', async () => {
     pair = await Pair.create({ sizeMiB: 32 });
     await pair.initialSync();
-    const client = await connectNbd(pair.node1.nbdSocket, 'r0');
-    let stop = false;
-    let n = 0;
-    const writer = (async () => {
-      while (!stop) {
-        const b = (n * 7919) % 7000;
-        await client.write(b * 4 * KiB, crypto.randomBytes(4 * KiB));
-        n++;
-      }
-    })();
-    await waitFor(() => n > 200, 20_000, 'writes before the kill');
+    const writer = await startWriter(pair.node1.nbdSocket, 7919);
+    await waitFor(() => writer.count > 200, 20_000, 'writes before the kill');
     await pair.node2.kill();
-    await waitFor(() => n > 400, 20_000, 'writes after the kill (completed locally)');
-    stop = true;
-    await writer;
-    await client.flush();
-    await client.close();
+    await waitFor(() => writer.count > 400, 20_000, 'writes after the kill (completed locally)');
+    await writer.stop();
     await pair.node2.start();
     await pair.node2.admOk('up', 'r0');
     await pair.node1.admOk('wait-connect', 'r0', '--timeout', '30');
@@ -110,20 +131,10 @@ describe('two tandemd nodes on loopback', () => {
   it('kill -9 of the Primary leaves a consistent pair after restart', async () => {
     pair = await Pair.create({ sizeMiB: 32 });
     await pair.initialSync();
-    const client = await connectNbd(pair.node1.nbdSocket, 'r0');
-    let stop = false;
-    let n = 0;
-    const writer = (async () => {
-      while (!stop) {
-        await client.write(((n * 104729) % 7000) * 4 * KiB, crypto.randomBytes(4 * KiB)).catch(() => (stop = true));
-        n++;
-      }
-    })();
-    await waitFor(() => n > 200, 20_000, 'writes before the kill');
+    const writer = await startWriter(pair.node1.nbdSocket, 104729);
+    await waitFor(() => writer.count > 200, 20_000, 'writes before the kill');
     await pair.node1.kill();
-    stop = true;
-    await writer;
-    await client.close().catch(() => undefined);
+    await writer.stop();
     await pair.node2.waitState((s) => s.cs === 'WFConnection', 'peer loss noticed');
     await pair.node1.start();
     await pair.node1.admOk('up', 'r0');
