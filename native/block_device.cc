@@ -110,6 +110,8 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
                            InstanceMethod<&DeviceWrap::Read>("read"),
                            InstanceMethod<&DeviceWrap::Write>("write"),
                            InstanceMethod<&DeviceWrap::WriteBatch>("writeBatch"),
+                           InstanceMethod<&DeviceWrap::ReadSync>("readSync"),
+                           InstanceMethod<&DeviceWrap::WriteBatchSync>("writeBatchSync"),
                            InstanceMethod<&DeviceWrap::Flush>("flush"),
                            InstanceMethod<&DeviceWrap::Discard>("discard"),
                            InstanceMethod<&DeviceWrap::InjectFaults>("injectFaults"),
@@ -221,25 +223,24 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Read(const Napi::CallbackInfo& info) { return ReadOrWrite(info, IoOp::kRead); }
   Napi::Value Write(const Napi::CallbackInfo& info) { return ReadOrWrite(info, IoOp::kWrite); }
 
-  // writeBatch(id, offsets: Float64Array, buffers: Buffer[])
-  Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+  // Reads the (offsets, buffers) arguments at info[first], info[first+1] into segs. On failure a
+  // JS exception is pending and false is returned.
+  bool ParseBatch(const Napi::CallbackInfo& info, size_t first, const char* sig,
+                  std::vector<Segment>* segs) {
     Napi::Env env = info.Env();
-    if (!Usable(env)) return env.Undefined();
-    if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsArray() ||
-        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-      ThrowType(env, "writeBatch(id, offsets: Float64Array, buffers: Buffer[])");
-      return env.Undefined();
+    if (info.Length() < first + 2 || !info[first].IsTypedArray() || !info[first + 1].IsArray() ||
+        info[first].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      ThrowType(env, sig);
+      return false;
     }
-    Napi::Float64Array offsets = info[1].As<Napi::Float64Array>();
-    Napi::Array buffers = info[2].As<Napi::Array>();
+    Napi::Float64Array offsets = info[first].As<Napi::Float64Array>();
+    Napi::Array buffers = info[first + 1].As<Napi::Array>();
     uint32_t n = buffers.Length();
     if (offsets.ElementLength() != n) {
       ThrowRange(env, "writeBatch: offsets and buffers differ in length");
-      return env.Undefined();
+      return false;
     }
-    std::unique_ptr<IoJob> job(NewJob(info, IoOp::kWriteBatch));
-    if (!job) return env.Undefined();
-    job->segs.reserve(n);
+    segs->reserve(n);
     for (uint32_t i = 0; i < n; i++) {
       double d = offsets[i];
       Napi::Value b = buffers.Get(i);
@@ -247,17 +248,78 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
           !b.IsTypedArray() || b.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
         ThrowType(env, "writeBatch: entry " + std::to_string(i) +
                            " needs a non-negative integer offset and a Buffer");
-        return env.Undefined();
+        return false;
       }
       Napi::Uint8Array u8 = b.As<Napi::Uint8Array>();
       uint64_t off = static_cast<uint64_t>(d);
-      if (!CheckRange(env, "write", off, u8.ByteLength(), true)) return env.Undefined();
-      job->segs.push_back({off, u8.Data(), u8.ByteLength()});
+      if (!CheckRange(env, "write", off, u8.ByteLength(), true)) return false;
+      segs->push_back({off, u8.Data(), u8.ByteLength()});
     }
+    return true;
+  }
+
+  // writeBatch(id, offsets: Float64Array, buffers: Buffer[])
+  Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    std::vector<Segment> segs;
+    if (!ParseBatch(info, 1, "writeBatch(id, offsets: Float64Array, buffers: Buffer[])", &segs))
+      return env.Undefined();
+    std::unique_ptr<IoJob> job(NewJob(info, IoOp::kWriteBatch));
+    if (!job) return env.Undefined();
+    job->segs = std::move(segs);
+    Napi::Array buffers = info[2].As<Napi::Array>();
+    uint32_t n = buffers.Length();
     job->refs.resize(n, nullptr);
     for (uint32_t i = 0; i < n; i++) napi_create_reference(env, buffers.Get(i), 1, &job->refs[i]);
     Submit(job.release());
     return env.Undefined();
+  }
+
+  // The synchronous twins run the same code as a pool worker, on the calling (JS) thread: for
+  // small buffered requests the page-cache copy costs less than the hand-off to a worker and the
+  // completion back (futex wake, context switch, uv_async), which the profile showed dominating.
+  // They return 0, or [err, failIndex, done] on failure.
+  Napi::Value SyncResult(Napi::Env env, const IoJob& job) {
+    if (job.err == 0) return Napi::Number::New(env, 0);
+    Napi::Array r = Napi::Array::New(env, 3);
+    r.Set(0u, Napi::Number::New(env, job.err));
+    r.Set(1u, Napi::Number::New(env, job.failIndex));
+    r.Set(2u, Napi::Number::New(env, static_cast<double>(job.done)));
+    return r;
+  }
+
+  // readSync(offset, buffer)
+  Napi::Value ReadSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint64_t off;
+    uint8_t* data;
+    size_t len;
+    if (!GetUint(info, 0, "offset", &off) || !GetBuffer(info, 1, "buffer", &data, &len))
+      return env.Undefined();
+    if (!CheckRange(env, "read", off, len, true)) return env.Undefined();
+    IoJob job;
+    job.op = IoOp::kRead;
+    job.dev = st_;
+    job.seg = {off, data, len};
+    if (st_->closed) job.err = kErrClosed;
+    else ExecuteJob(&job);
+    return SyncResult(env, job);
+  }
+
+  // writeBatchSync(offsets: Float64Array, buffers: Buffer[])
+  Napi::Value WriteBatchSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    IoJob job;
+    if (!ParseBatch(info, 0, "writeBatchSync(offsets: Float64Array, buffers: Buffer[])", &job.segs))
+      return env.Undefined();
+    job.op = IoOp::kWriteBatch;
+    job.dev = st_;
+    if (st_->closed) job.err = kErrClosed;
+    else if (!job.segs.empty()) ExecuteJob(&job);
+    return SyncResult(env, job);
   }
 
   Napi::Value Flush(const Napi::CallbackInfo& info) {

@@ -1091,7 +1091,7 @@ export class Resource implements NbdBackend {
       throw new StorageError(why, { code: 'EIO', op: 'read', offset, path: this.name });
     }
     try {
-      const data = await dev.read(offset, length);
+      const data = length <= dev.inlineLimit ? readNow(dev, offset, length) : await dev.read(offset, length);
       this.counters.dr += length / 1024;
       return data;
     } catch (err) {
@@ -1612,3 +1612,11 @@ async function writeZeroes(dev: BlockDevice, offset: number, length: number): Pr
 }
 
 export { PROTOCOL_VERSION };
+
+/** A small buffered read done on this thread (BlockDevice.inlineLimit); throws its StorageError. */
+function readNow(dev: BlockDevice, offset: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  const err = dev.readIntoSync(offset, buf);
+  if (err) throw err;
+  return buf;
+}

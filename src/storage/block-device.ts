@@ -54,6 +54,10 @@ export type IoCallback = (err: StorageError | null) => void;
 /** `data` is the Buffer read into; its contents are meaningless when `err` is set. */
 export type ReadCallback = (err: StorageError | null, data: Buffer) => void;
 
+/** Set to '0' to send every request through the I/O pool (see inlineLimit). */
+export const INLINE_ENV = 'TANDEM_INLINE_IO';
+const INLINE_MAX_BYTES = 128 * 1024;
+
 /** Set to '1' in the environment before open() to allow injectFaults()/clearFaults(). */
 export const FAULTS_ENV = 'TANDEM_TEST_FAULTS';
 
@@ -73,6 +77,7 @@ export class BlockDevice {
   readonly alignment: number;
   #handle: NativeDevice;
   #closed = false;
+  #inlineLimit: number;
 
   private constructor(handle: NativeDevice, path: string, opts: OpenOptions) {
     const info = handle.info();
@@ -83,6 +88,7 @@ export class BlockDevice {
     this.alignment = info.alignment;
     this.direct = opts.direct === true;
     this.readOnly = opts.readOnly === true;
+    this.#inlineLimit = this.direct || process.env[INLINE_ENV] === '0' ? 0 : INLINE_MAX_BYTES;
   }
 
   /**
@@ -223,6 +229,47 @@ export class BlockDevice {
     if (this.#refuse('discard', offset, cb)) return;
     const id = track((err, _i, done) => cb(err === 0 ? null : this.#ioError('discard', offset, err, done, length)));
     this.#submit(id, () => this.#handle.discard(id, offset, length));
+  }
+
+  // ---- Synchronous API (small buffered requests) ---------------------------------------------
+
+  /**
+   * Largest request worth doing synchronously on the calling thread: buffered I/O of a few pages
+   * is a page-cache copy that costs less than the round trip through the I/O pool. 0 under
+   * O_DIRECT (the disk's own latency would stall the event loop) or when TANDEM_INLINE_IO=0.
+   */
+  get inlineLimit(): number {
+    return this.#inlineLimit;
+  }
+
+  /** Reads into `target` now; returns the error instead of throwing it (bad arguments still throw). */
+  readIntoSync(offset: number, target: Buffer): StorageError | null {
+    this.#checkBuffer('read', target);
+    this.#checkRange('read', offset, target.length, true);
+    if (this.#closed) return new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op: 'read', offset, path: this.path });
+    const r = this.#handle.readSync(offset, target);
+    return r === 0 ? null : this.#ioError('read', offset, r[0], r[2], target.length);
+  }
+
+  /** writeBatch done now, in order; returns the error (naming the failed entry) instead of throwing it. */
+  writeBatchSync(writes: readonly WriteRequest[]): StorageError | null {
+    const n = writes.length;
+    const offsets = new Float64Array(n);
+    const buffers: Buffer[] = new Array<Buffer>(n);
+    for (let i = 0; i < n; i++) {
+      const w = writes[i]!;
+      this.#checkBuffer('write', w.data);
+      this.#checkRange('write', w.offset, w.data.length, true);
+      offsets[i] = w.offset;
+      buffers[i] = w.data;
+    }
+    const first = n > 0 ? offsets[0]! : 0;
+    if (this.#closed) return new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op: 'write', offset: first, path: this.path });
+    if (this.readOnly) return new StorageError(`${this.path}: opened read-only, cannot write`, { code: 'EROFS', op: 'write', offset: first, path: this.path });
+    const r = this.#handle.writeBatchSync(offsets, buffers);
+    if (r === 0) return null;
+    const [err, failIndex, done] = r;
+    return this.#ioError('write', offsets[failIndex] ?? first, err, done, buffers[failIndex]?.length ?? 0, n > 1 ? ` (batch entry ${failIndex} of ${n})` : '');
   }
 
   // ---- Fault injection (tests only) ----------------------------------------------------------

@@ -19,6 +19,9 @@ export interface NativeDevice {
   read(id: number, offset: number, target: Uint8Array): void;
   write(id: number, offset: number, data: Uint8Array): void;
   writeBatch(id: number, offsets: Float64Array, buffers: Uint8Array[]): void;
+  /** On the calling thread: 0, or [err, failIndex, done]. */
+  readSync(offset: number, target: Uint8Array): 0 | [number, number, number];
+  writeBatchSync(offsets: Float64Array, buffers: Uint8Array[]): 0 | [number, number, number];
   flush(id: number): void;
   discard(id: number, offset: number, length: number): void;
   /** Quadruples [offset, length, ops bitmask (1 read, 2 write, 4 flush), errno]. */

@@ -10,6 +10,9 @@ interface Pending extends WriteRequest {
   reject: (err: Error) => void;
 }
 
+/** Beyond this a batch goes to the pool even when each write is small: the loop must not stall. */
+const INLINE_BATCH_BYTES = 1024 * 1024;
+
 export class WriteCoalescer {
   private queue: Pending[] = [];
   private scheduled = false;
@@ -32,6 +35,7 @@ export class WriteCoalescer {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
+    if (this.inline(batch)) return this.flushNow(batch);
     if (batch.length === 1) {
       const w = batch[0]!;
       this.submitOne(w);
@@ -48,6 +52,42 @@ export class WriteCoalescer {
       });
     } catch (err) {
       for (const w of batch) w.reject(err as Error);
+    }
+  }
+
+  /** Small buffered writes are cheaper done here than handed to the I/O pool (BlockDevice.inlineLimit). */
+  private inline(batch: readonly Pending[]): boolean {
+    const limit = this.dev.inlineLimit;
+    if (limit === 0) return false;
+    let total = 0;
+    for (const w of batch) {
+      if (w.data.length > limit) return false;
+      total += w.data.length;
+    }
+    return total <= INLINE_BATCH_BYTES;
+  }
+
+  private flushNow(batch: readonly Pending[]): void {
+    let err: Error | null;
+    try {
+      err = this.dev.writeBatchSync(batch);
+    } catch (e) {
+      err = e as Error;
+    }
+    if (!err) {
+      for (const w of batch) w.resolve();
+      return;
+    }
+    if (batch.length === 1) return batch[0]!.reject(err);
+    for (const w of batch) {
+      let one: Error | null;
+      try {
+        one = this.dev.writeBatchSync([w]);
+      } catch (e) {
+        one = e as Error;
+      }
+      if (one) w.reject(one);
+      else w.resolve();
     }
   }
 

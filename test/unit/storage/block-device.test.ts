@@ -135,6 +135,37 @@ describe('BlockDevice on a regular file', () => {
     expect(got.toString()).toBe('hello');
   });
 
+  it('readIntoSync and writeBatchSync work on this thread, in order, within the same checks', () => {
+    const d = openFile();
+    expect(d.inlineLimit).toBeGreaterThanOrEqual(64 * 1024);
+    const a = randomBytes(4096);
+    const b = randomBytes(4096);
+    // overlapping entries: the later one wins, as in writeBatch
+    expect(d.writeBatchSync([{ offset: 4096, data: a }, { offset: 6144, data: b }])).toBeNull();
+    const back = Buffer.alloc(6144);
+    expect(d.readIntoSync(4096, back)).toBeNull();
+    expect(back.subarray(0, 2048).equals(a.subarray(0, 2048))).toBe(true);
+    expect(back.subarray(2048).equals(b)).toBe(true);
+    expect(readFileSync(d.path).subarray(6144, 6144 + 4096).equals(b)).toBe(true);
+    expect(() => d.readIntoSync(4 * MiB - 10, Buffer.alloc(20))).toThrow(RangeError);
+    expect(() => d.writeBatchSync([{ offset: -1, data: a }])).toThrow(RangeError);
+    const ro = track(BlockDevice.open(d.path, { readOnly: true }));
+    expect(ro.writeBatchSync([{ offset: 0, data: a }])).toMatchObject({ code: 'EROFS' });
+    d.close();
+    expect(d.readIntoSync(0, Buffer.alloc(10))).toMatchObject({ code: 'ECLOSED' });
+    expect(d.writeBatchSync([{ offset: 0, data: a }])).toMatchObject({ code: 'ECLOSED' });
+  });
+
+  it('O_DIRECT devices and TANDEM_INLINE_IO=0 keep every request on the I/O pool', () => {
+    expect(openFile(MiB, { direct: true }).inlineLimit).toBe(0);
+    process.env.TANDEM_INLINE_IO = '0';
+    try {
+      expect(openFile().inlineLimit).toBe(0);
+    } finally {
+      delete process.env.TANDEM_INLINE_IO;
+    }
+  });
+
   it('read-only devices refuse writes with EROFS', async () => {
     const d = openFile(MiB, { readOnly: true });
     await expect(d.read(0, 10)).resolves.toHaveLength(10);
@@ -261,6 +292,23 @@ describe('fault injection', () => {
     d.clearFaults();
     await expect(d.write(8192, Buffer.alloc(4096))).resolves.toBeUndefined();
     await expect(d.flush()).resolves.toBeUndefined();
+  });
+
+  it('the synchronous read and batch write see the same faults, and name the failed entry', () => {
+    process.env.TANDEM_TEST_FAULTS = '1';
+    const d = openFile();
+    d.injectFaults([{ offset: 8192, length: 4096, op: 'any', errno: 'EIO' }]);
+    const err = d.writeBatchSync([
+      { offset: 0, data: Buffer.alloc(4096, 2) },
+      { offset: 4096, data: Buffer.alloc(4096, 2) },
+      { offset: 8192, data: Buffer.alloc(4096, 2) },
+    ]);
+    expect(err).toMatchObject({ code: 'EIO', op: 'write', offset: 8192 });
+    expect(err!.message).toMatch(/batch entry 2 of 3/);
+    const back = Buffer.alloc(8192);
+    expect(d.readIntoSync(0, back)).toBeNull();
+    expect(back.every((x) => x === 2)).toBe(true);
+    expect(d.readIntoSync(8192 - 100, Buffer.alloc(200))).toMatchObject({ code: 'EIO', op: 'read', offset: 8092 });
   });
 
   it('rejects unknown errno names and ops', () => {
