@@ -9,7 +9,7 @@ import { makeScratchDir } from './lib/scratch.js';
 import { MiB } from './lib/stats.js';
 import { TandemPair, type NodeName } from './lib/tandem-pair.js';
 import { NbdkitServer } from './lib/nbdkit.js';
-import { copyFile, writeTemplate } from './lib/scratch.js';
+import { copyFile, evictPageCache, writeTemplate } from './lib/scratch.js';
 import os from 'node:os';
 
 /** user+system CPU seconds of a process (all its threads) so far */
@@ -96,6 +96,7 @@ async function main(): Promise<void> {
     await copyFile(template, nbdFile);
     const nbdkit = await NbdkitServer.start(nbdFile, path.join(scratch, 'nbdkit.sock'));
     try {
+      await evictPageCache([nbdFile]);
       const n = await cpuPerRequest(nbdkit.uri, { nbdkit: nbdkit.pid! }, sizeBytes, seconds);
       process.stdout.write(`nbdkit: ${n.iops.toFixed(0)} IOPS; CPU us/request: ${Object.entries(n.perReq).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}; machine idle ${n.idlePct.toFixed(0)} %\n`);
     } finally {
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
     try {
       await pair0.upAndConnect();
       await pair0.forcePrimaryAndSync();
+      await evictPageCache([pair0.node1.disk, pair0.node2.disk]);
       const t = await cpuPerRequest(pair0.node1.nbdUri, { node1: pair0.node1.pid, node2: pair0.node2.pid }, sizeBytes, seconds);
       process.stdout.write(`tandem C: ${t.iops.toFixed(0)} IOPS; CPU us/request: ${Object.entries(t.perReq).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}; machine idle ${t.idlePct.toFixed(0)} %\n`);
     } finally {
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
     try {
       await pair.upAndConnect();
       await pair.forcePrimaryAndSync();
+      await evictPageCache([pair.node1.disk, pair.node2.disk]);
       process.stdout.write(`cpu profile: fio randwrite 4k qd32 for ${seconds} s\n`);
       const r = await runFio({ rw: 'randwrite', bs: '4k', iodepth: 32, sizeBytes, runtimeSec: seconds, rampSec: 0 }, { kind: 'nbd', uri: pair.node1.nbdUri });
       process.stdout.write(`  ${r.iops.toFixed(0)} IOPS under --cpu-prof\n`);

@@ -133,7 +133,8 @@ async function main(): Promise<void> {
         raw_direct: { kind: 'file', path: rawDirectFile, engine: 'libaio' },
       };
       progress(`fio cases: ${FIO_CASES.map((c) => c.id).join(', ')}`);
-      measured.fio = await runFioSuite({ sizeBytes: cfg.sizeBytes, runtimeSec: cfg.runtimeSec, rampSec: cfg.rampSec, reps: cfg.reps, targets, progress });
+      const cacheFiles = [nbdkitFile, rawFile, rawDirectFile, ...(['C', 'A'] as const).flatMap((p) => [pairs[p]!.node1.disk, pairs[p]!.node2.disk])];
+      measured.fio = await runFioSuite({ sizeBytes: cfg.sizeBytes, runtimeSec: cfg.runtimeSec, rampSec: cfg.rampSec, reps: cfg.reps, targets, cacheFiles, progress });
       await nbdkit.stop();
       // the A pair has done its job; free its CPU and page cache for the rest
       await pairs.A!.destroy();

@@ -289,7 +289,8 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     return r;
   }
 
-  // readSync(offset, buffer)
+  // readSync(offset, buffer): only from the page cache; kErrWouldBlock when a page is not there,
+  // so a cold read never stalls the event loop behind the disk.
   Napi::Value ReadSync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
@@ -304,7 +305,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     job.dev = st_;
     job.seg = {off, data, len};
     if (st_->closed) job.err = kErrClosed;
-    else ExecuteJob(&job);
+    else ReadIfCached(&job);
     return SyncResult(env, job);
   }
 

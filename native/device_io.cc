@@ -254,6 +254,31 @@ void DoFlush(DeviceState& d, IoJob* j) {
 
 }  // namespace
 
+int ReadIfCached(IoJob* job) {
+  DeviceState& d = *job->dev;
+  Segment& s = job->seg;
+  if ((job->err = CheckFault(d, Fault::kRead, s.offset, s.length))) return job->err;
+  // O_DIRECT reads never come from the cache; the caller keeps those on the pool anyway
+  if (d.direct) return job->err = kErrWouldBlock;
+  while (job->done < s.length) {
+    iovec iov{s.data + job->done, s.length - job->done};
+    ssize_t n = preadv2(d.fd, &iov, 1, static_cast<off_t>(s.offset + job->done), RWF_NOWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // EAGAIN: some page is not cached (reading it means waiting for the disk); EOPNOTSUPP:
+      // the filesystem cannot say. Either way the pool does the read.
+      if (errno == EAGAIN || errno == EOPNOTSUPP) return job->err = kErrWouldBlock;
+      return job->err = errno;
+    }
+    if (n == 0) {
+      // at or past EOF: only the blocking path can tell a short read from an uncached page
+      return job->err = kErrWouldBlock;
+    }
+    job->done += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
 void ExecuteJob(IoJob* job) {
   DeviceState& d = *job->dev;
   switch (job->op) {

@@ -17,6 +17,7 @@ enum class IoOp : uint8_t { kRead, kWrite, kWriteBatch, kFlush, kDiscard };
 // Results that are not errnos; the TS side maps them to codes.
 constexpr int kErrShortIo = -1;  // the kernel transferred fewer bytes than asked, without errno
 constexpr int kErrClosed = -2;   // the device was closed before the request ran
+constexpr int kErrWouldBlock = -3;  // readSync: not all pages are cached; use the pool instead
 
 struct Segment {
   uint64_t offset;

@@ -86,6 +86,9 @@ class IoPool {
 
 // Runs the job's syscalls on a worker (block_device.cc).
 void ExecuteJob(IoJob* job);
+// A read served from the page cache only (preadv2 RWF_NOWAIT), on the calling thread; returns
+// job->err, kErrWouldBlock when the data would have to come from the disk.
+int ReadIfCached(IoJob* job);
 // Worker bookkeeping hooks for the job's device (block_device.cc).
 void DeviceJobStarted(DeviceState* dev);
 void DeviceJobFinished(DeviceState* dev);

@@ -1091,7 +1091,7 @@ export class Resource implements NbdBackend {
       throw new StorageError(why, { code: 'EIO', op: 'read', offset, path: this.name });
     }
     try {
-      const data = length <= dev.inlineLimit ? readNow(dev, offset, length) : await dev.read(offset, length);
+      const data = (length <= dev.inlineLimit ? readIfCached(dev, offset, length) : null) ?? (await dev.read(offset, length));
       this.counters.dr += length / 1024;
       return data;
     } catch (err) {
@@ -1613,10 +1613,11 @@ async function writeZeroes(dev: BlockDevice, offset: number, length: number): Pr
 
 export { PROTOCOL_VERSION };
 
-/** A small buffered read done on this thread (BlockDevice.inlineLimit); throws its StorageError. */
-function readNow(dev: BlockDevice, offset: number, length: number): Buffer {
+/** A small read served from the page cache on this thread (BlockDevice.inlineLimit), or null. */
+function readIfCached(dev: BlockDevice, offset: number, length: number): Buffer | null {
   const buf = Buffer.allocUnsafe(length);
-  const err = dev.readIntoSync(offset, buf);
-  if (err) throw err;
+  const r = dev.readIntoSync(offset, buf);
+  if (r === 'not-cached') return null;
+  if (r) throw r;
   return buf;
 }

@@ -16,7 +16,7 @@
 // order must be issued one after the other (or in one writeBatch, which keeps its order). A
 // flush covers the writes that completed before it was issued.
 import { constants as osConstants } from 'node:os';
-import { ERR_CLOSED, ERR_SHORT_IO, track, untrack } from './io-completions.js';
+import { ERR_CLOSED, ERR_SHORT_IO, ERR_WOULD_BLOCK, track, untrack } from './io-completions.js';
 import { native, type NativeDevice } from './native.js';
 import { StorageError, errnoDescription, errnoName, type StorageOp } from './storage-error.js';
 
@@ -242,13 +242,19 @@ export class BlockDevice {
     return this.#inlineLimit;
   }
 
-  /** Reads into `target` now; returns the error instead of throwing it (bad arguments still throw). */
-  readIntoSync(offset: number, target: Buffer): StorageError | null {
+  /**
+   * Reads into `target` now if every page is in the page cache (preadv2 RWF_NOWAIT), so the event
+   * loop never waits for the disk: null when done, 'not-cached' when the caller should use
+   * readInto instead, or the error (bad arguments still throw).
+   */
+  readIntoSync(offset: number, target: Buffer): StorageError | null | 'not-cached' {
     this.#checkBuffer('read', target);
     this.#checkRange('read', offset, target.length, true);
     if (this.#closed) return new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op: 'read', offset, path: this.path });
     const r = this.#handle.readSync(offset, target);
-    return r === 0 ? null : this.#ioError('read', offset, r[0], r[2], target.length);
+    if (r === 0) return null;
+    if (r[0] === ERR_WOULD_BLOCK) return 'not-cached';
+    return this.#ioError('read', offset, r[0], r[2], target.length);
   }
 
   /** writeBatch done now, in order; returns the error (naming the failed entry) instead of throwing it. */

@@ -9,6 +9,8 @@ export type Completion = (err: number, failIndex: number, done: number) => void;
 /** Values of `err` that are not errnos (kErrShortIo, kErrClosed in native/io_job.h). */
 export const ERR_SHORT_IO = -1;
 export const ERR_CLOSED = -2;
+/** readSync only: a page is not in the cache, so the read belongs on the I/O pool */
+export const ERR_WOULD_BLOCK = -3;
 
 const FIELDS = 4; // [id, err, failIndex, done], as in native/io_pool.h
 const CAPACITY = 1024;

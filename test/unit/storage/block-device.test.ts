@@ -143,7 +143,7 @@ describe('BlockDevice on a regular file', () => {
     // overlapping entries: the later one wins, as in writeBatch
     expect(d.writeBatchSync([{ offset: 4096, data: a }, { offset: 6144, data: b }])).toBeNull();
     const back = Buffer.alloc(6144);
-    expect(d.readIntoSync(4096, back)).toBeNull();
+    expect(d.readIntoSync(4096, back)).toBeNull(); // just written: cached
     expect(back.subarray(0, 2048).equals(a.subarray(0, 2048))).toBe(true);
     expect(back.subarray(2048).equals(b)).toBe(true);
     expect(readFileSync(d.path).subarray(6144, 6144 + 4096).equals(b)).toBe(true);
@@ -154,6 +154,22 @@ describe('BlockDevice on a regular file', () => {
     d.close();
     expect(d.readIntoSync(0, Buffer.alloc(10))).toMatchObject({ code: 'ECLOSED' });
     expect(d.writeBatchSync([{ offset: 0, data: a }])).toMatchObject({ code: 'ECLOSED' });
+  });
+
+  it('readIntoSync never waits for the disk: an uncached page is reported, the pool read caches it', async () => {
+    const d = openFile(MiB);
+    const data = randomBytes(64 * 1024);
+    await d.write(128 * 1024, data);
+    await d.flush();
+    // POSIX_FADV_DONTNEED on the whole file (GNU dd), now that it is written back
+    execFileSync('dd', [`if=${d.path}`, 'iflag=nocache', 'count=0', 'status=none']);
+    const target = Buffer.alloc(data.length);
+    expect(d.readIntoSync(128 * 1024, target)).toBe('not-cached');
+    await d.readInto(128 * 1024, target);
+    expect(target.equals(data)).toBe(true);
+    target.fill(0);
+    expect(d.readIntoSync(128 * 1024, target)).toBeNull();
+    expect(target.equals(data)).toBe(true);
   });
 
   it('O_DIRECT devices and TANDEM_INLINE_IO=0 keep every request on the I/O pool', () => {
