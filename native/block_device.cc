@@ -111,6 +111,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
                            InstanceMethod<&DeviceWrap::Write>("write"),
                            InstanceMethod<&DeviceWrap::WriteBatch>("writeBatch"),
                            InstanceMethod<&DeviceWrap::ReadSync>("readSync"),
+                           InstanceMethod<&DeviceWrap::WriteSync>("writeSync"),
                            InstanceMethod<&DeviceWrap::WriteBatchSync>("writeBatchSync"),
                            InstanceMethod<&DeviceWrap::Flush>("flush"),
                            InstanceMethod<&DeviceWrap::Discard>("discard"),
@@ -306,6 +307,25 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     job.seg = {off, data, len};
     if (st_->closed) job.err = kErrClosed;
     else ReadIfCached(&job);
+    return SyncResult(env, job);
+  }
+
+  // writeSync(offset, buffer): one write without the batch's arrays
+  Napi::Value WriteSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint64_t off;
+    uint8_t* data;
+    size_t len;
+    if (!GetUint(info, 0, "offset", &off) || !GetBuffer(info, 1, "buffer", &data, &len))
+      return env.Undefined();
+    if (!CheckRange(env, "write", off, len, true)) return env.Undefined();
+    IoJob job;
+    job.op = IoOp::kWrite;
+    job.dev = st_;
+    job.seg = {off, data, len};
+    if (st_->closed) job.err = kErrClosed;
+    else ExecuteJob(&job);
     return SyncResult(env, job);
   }
 

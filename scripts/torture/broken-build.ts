@@ -8,18 +8,24 @@ import os from 'node:os';
 import path from 'node:path';
 import type { RunSummary } from './summary.js';
 
-/** `if (peer) await peer;` in the compiled submitWrite: the wait for the peer's ack (protocol C) or receipt (B) */
+/** `if (peer) await peer;` in the compiled submitWriteHeld: the wait for the peer's ack (protocol C) or receipt (B) */
 export const PEER_WAIT = /if \(peer\)\s*await peer;/g;
+/** `if (needs === 'none') finish(null);` in the compiled writeInline (the fast path): completion without the peer */
+export const INLINE_PEER_WAIT = /if \(needs === 'none'\)\s*finish\(null\);/g;
 const RESOURCE_JS = 'dist/src/replication/resource.js';
 const SKIP = new Set(['node_modules', '.git']);
 
-/** Replace the wait for the peer with nothing. Throws when the write path no longer looks as expected. */
+/** Replace the waits for the peer (both write paths) with nothing. Throws when the write path no longer looks as expected. */
 export function breakProtocolC(source: string): string {
-  const hits = source.match(PEER_WAIT)?.length ?? 0;
-  if (hits !== 1) {
-    throw new Error(`expected exactly one 'if (peer) await peer;' in ${RESOURCE_JS}, found ${hits}: the write path changed, update scripts/torture/broken-build.ts`);
+  for (const [re, text] of [[PEER_WAIT, 'if (peer) await peer;'], [INLINE_PEER_WAIT, "if (needs === 'none') finish(null);"]] as const) {
+    const hits = source.match(re)?.length ?? 0;
+    if (hits !== 1) {
+      throw new Error(`expected exactly one '${text}' in ${RESOURCE_JS}, found ${hits}: the write path changed, update scripts/torture/broken-build.ts`);
+    }
   }
-  return source.replace(PEER_WAIT, 'if (peer) void peer; /* BROKEN BUILD: protocol C completes before the peer acknowledged */');
+  return source
+    .replace(PEER_WAIT, 'if (peer) void peer; /* BROKEN BUILD: protocol C completes before the peer acknowledged */')
+    .replace(INLINE_PEER_WAIT, 'finish(null); /* BROKEN BUILD: protocol C completes before the peer acknowledged */');
 }
 
 export interface BrokenCopy {

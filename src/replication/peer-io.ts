@@ -4,6 +4,15 @@
 
 export type AckLevel = 'none' | 'recv' | 'write';
 
+/** 'ok': the peer has it; 'lost': the link dropped first; 'failed': the peer's disk failed */
+export type PeerOutcome = 'ok' | 'lost' | 'failed';
+
+/**
+ * Told of the peer's answers: 'recv' once (received, or lost/failed before that), then 'done'
+ * once (written, failed or lost). Never called synchronously from add/addListener.
+ */
+export type PeerListener = (level: 'recv' | 'done', outcome: PeerOutcome) => void;
+
 export interface PendingPeerOp {
   seq: number;
   offset: number;
@@ -11,12 +20,8 @@ export interface PendingPeerOp {
   /** what completes this op for the client: protocol C waits for 'write', B for 'recv', A for nothing */
   needs: AckLevel;
   recvAcked: boolean;
-  resolve: (outcome: PeerOutcome) => void;
-  resolveRecv: (outcome: PeerOutcome) => void;
+  listener: PeerListener;
 }
-
-/** 'ok': the peer has it; 'lost': the link dropped first; 'failed': the peer's disk failed */
-export type PeerOutcome = 'ok' | 'lost' | 'failed';
 
 export class PeerPending {
   private nextSeq = 1;
@@ -26,23 +31,31 @@ export class PeerPending {
     return this.ops.size;
   }
 
-  /** Registers an op; the returned promise settles when the peer's answer (or a drop) arrives. */
+  /** Registers an op; the returned promises settle when the peer's answer (or a drop) arrives. */
   add(offset: number, length: number, needs: AckLevel): { seq: number; done: Promise<PeerOutcome>; received: Promise<PeerOutcome> } {
-    const seq = this.nextSeq++;
     let resolve!: (o: PeerOutcome) => void;
     let resolveRecv!: (o: PeerOutcome) => void;
     const done = new Promise<PeerOutcome>((r) => (resolve = r));
     const received = new Promise<PeerOutcome>((r) => (resolveRecv = r));
-    this.ops.set(seq, { seq, offset, length, needs, recvAcked: false, resolve, resolveRecv });
+    const seq = this.addListener(offset, length, needs, (level, o) => (level === 'recv' ? resolveRecv(o) : resolve(o)));
     return { seq, done, received };
+  }
+
+  /** Registers an op with a callback instead of Promises (the write hot path); returns its seq. */
+  addListener(offset: number, length: number, needs: AckLevel, listener: PeerListener): number {
+    const seq = this.nextSeq++;
+    this.ops.set(seq, { seq, offset, length, needs, recvAcked: false, listener });
+    return seq;
   }
 
   /** Protocol B: received by the peer. Returns false for an unknown seq (a stray or forged ack). */
   recvAck(seq: number): boolean {
     const op = this.ops.get(seq);
     if (!op) return false;
-    op.recvAcked = true;
-    op.resolveRecv('ok');
+    if (!op.recvAcked) {
+      op.recvAcked = true;
+      op.listener('recv', 'ok');
+    }
     return true;
   }
 
@@ -51,8 +64,12 @@ export class PeerPending {
     const op = this.ops.get(seq);
     if (!op) return undefined;
     this.ops.delete(seq);
-    op.resolveRecv(ok ? 'ok' : 'failed');
-    op.resolve(ok ? 'ok' : 'failed');
+    const outcome: PeerOutcome = ok ? 'ok' : 'failed';
+    if (!op.recvAcked) {
+      op.recvAcked = true;
+      op.listener('recv', outcome);
+    }
+    op.listener('done', outcome);
     return op;
   }
 
@@ -61,8 +78,8 @@ export class PeerPending {
     const lost = [...this.ops.values()];
     this.ops.clear();
     for (const op of lost) {
-      op.resolveRecv('lost');
-      op.resolve('lost');
+      if (!op.recvAcked) op.listener('recv', 'lost');
+      op.listener('done', 'lost');
     }
     return lost;
   }

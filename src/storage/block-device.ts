@@ -257,6 +257,16 @@ export class BlockDevice {
     return this.#ioError('read', offset, r[0], r[2], target.length);
   }
 
+  /** One write done now; returns the error instead of throwing it (bad arguments still throw). */
+  writeSync(offset: number, data: Buffer): StorageError | null {
+    this.#checkBuffer('write', data);
+    this.#checkRange('write', offset, data.length, true);
+    if (this.#closed) return new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op: 'write', offset, path: this.path });
+    if (this.readOnly) return new StorageError(`${this.path}: opened read-only, cannot write`, { code: 'EROFS', op: 'write', offset, path: this.path });
+    const r = this.#handle.writeSync(offset, data);
+    return r === 0 ? null : this.#ioError('write', offset, r[0], r[2], data.length);
+  }
+
   /** writeBatch done now, in order; returns the error (naming the failed entry) instead of throwing it. */
   writeBatchSync(writes: readonly WriteRequest[]): StorageError | null {
     const n = writes.length;

@@ -21,6 +21,7 @@ export interface NativeDevice {
   writeBatch(id: number, offsets: Float64Array, buffers: Uint8Array[]): void;
   /** On the calling thread: 0, or [err, failIndex, done]. */
   readSync(offset: number, target: Uint8Array): 0 | [number, number, number];
+  writeSync(offset: number, data: Uint8Array): 0 | [number, number, number];
   writeBatchSync(offsets: Float64Array, buffers: Uint8Array[]): 0 | [number, number, number];
   flush(id: number): void;
   discard(id: number, offset: number, length: number): void;

@@ -25,6 +25,32 @@ describe('PeerPending', () => {
   });
 });
 
+describe('PeerPending listeners (the write hot path)', () => {
+  it("reports 'recv' once and then 'done' once, for acks, failures and drops", () => {
+    const p = new PeerPending();
+    const log: string[] = [];
+    const a = p.addListener(0, 4096, 'write', (l, o) => log.push(`a ${l} ${o}`));
+    const b = p.addListener(4096, 4096, 'recv', (l, o) => log.push(`b ${l} ${o}`));
+    const c = p.addListener(8192, 4096, 'write', (l, o) => log.push(`c ${l} ${o}`));
+    p.addListener(12288, 4096, 'none', (l, o) => log.push(`d ${l} ${o}`));
+    expect(log).toEqual([]); // never synchronously from addListener
+    expect(p.recvAck(a)).toBe(true);
+    expect(p.recvAck(a)).toBe(true); // a duplicate receipt is not reported twice
+    p.writeAck(a, true);
+    p.writeAck(c, false);
+    p.recvAck(b);
+    p.dropAll();
+    expect(log).toEqual([
+      'a recv ok', 'a done ok',
+      'c recv failed', 'c done failed',
+      'b recv ok',
+      'b done lost',
+      'd recv lost', 'd done lost',
+    ]);
+    expect(p.size).toBe(0);
+  });
+});
+
 describe('SyncProgress with a fake clock', () => {
   it('computes percent, speed and ETA', () => {
     const p = new SyncProgress(100 * 1024 * 1024, 0);

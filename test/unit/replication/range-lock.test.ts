@@ -42,4 +42,42 @@ describe('RangeLock', () => {
       expect(l.size).toBe(0);
     }), { numRuns: 50 });
   });
+
+  it('drain waits for every range held when it was called, not for later ones; a second release is harmless', async () => {
+    const l = new RangeLock();
+    const a = l.acquire(0, 4096) as () => void;
+    const b = l.acquire(8192, 4096) as () => void;
+    let drained = false;
+    const d = l.drain().then(() => (drained = true));
+    const later = l.acquire(20000, 10) as () => void;
+    a();
+    a();
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    b();
+    await d;
+    expect(drained).toBe(true);
+    expect(l.size).toBe(1);
+    later();
+    expect(l.size).toBe(0);
+    await expect(l.drain()).resolves.toBeUndefined();
+  });
+
+  it('a waiter blocked by two holders gets the range only after both released', async () => {
+    const l = new RangeLock();
+    const a = l.acquire(0, 4096) as () => void;
+    const b = l.acquire(4096, 4096) as () => void;
+    let got = false;
+    const w = (l.acquire(0, 8192) as Promise<() => void>).then((r) => {
+      got = true;
+      return r;
+    });
+    b();
+    await new Promise((r) => setImmediate(r));
+    expect(got).toBe(false);
+    a();
+    (await w)();
+    expect(got).toBe(true);
+    expect(l.size).toBe(0);
+  });
 });

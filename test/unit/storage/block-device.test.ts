@@ -147,6 +147,9 @@ describe('BlockDevice on a regular file', () => {
     expect(back.subarray(0, 2048).equals(a.subarray(0, 2048))).toBe(true);
     expect(back.subarray(2048).equals(b)).toBe(true);
     expect(readFileSync(d.path).subarray(6144, 6144 + 4096).equals(b)).toBe(true);
+    expect(d.writeSync(100, a)).toBeNull();
+    expect(readFileSync(d.path).subarray(100, 100 + 4096).equals(a)).toBe(true);
+    expect(() => d.writeSync(4 * MiB - 1, a)).toThrow(RangeError);
     expect(() => d.readIntoSync(4 * MiB - 10, Buffer.alloc(20))).toThrow(RangeError);
     expect(() => d.writeBatchSync([{ offset: -1, data: a }])).toThrow(RangeError);
     const ro = track(BlockDevice.open(d.path, { readOnly: true }));
@@ -154,6 +157,7 @@ describe('BlockDevice on a regular file', () => {
     d.close();
     expect(d.readIntoSync(0, Buffer.alloc(10))).toMatchObject({ code: 'ECLOSED' });
     expect(d.writeBatchSync([{ offset: 0, data: a }])).toMatchObject({ code: 'ECLOSED' });
+    expect(d.writeSync(0, a)).toMatchObject({ code: 'ECLOSED' });
   });
 
   it('readIntoSync never waits for the disk: an uncached page is reported, the pool read caches it', async () => {
@@ -321,6 +325,7 @@ describe('fault injection', () => {
     ]);
     expect(err).toMatchObject({ code: 'EIO', op: 'write', offset: 8192 });
     expect(err!.message).toMatch(/batch entry 2 of 3/);
+    expect(d.writeSync(8192 + 4000, Buffer.alloc(200))).toMatchObject({ code: 'EIO', op: 'write', offset: 12192 });
     const back = Buffer.alloc(8192);
     expect(d.readIntoSync(0, back)).toBeNull();
     expect(back.every((x) => x === 2)).toBe(true);

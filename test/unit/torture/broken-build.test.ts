@@ -8,17 +8,20 @@ import { breakProtocolC } from '../../../scripts/torture/broken-build.js';
 const COMPILED = path.resolve(__dirname, '../../../dist/src/replication/resource.js');
 
 describe('breakProtocolC', () => {
-  it('removes the wait for the peer and nothing else', () => {
-    const src = 'a();\n            if (peer)\n                await peer;\n        }\n';
+  it('removes both waits for the peer (the general and the inline write path) and nothing else', () => {
+    const src = "a();\n            if (peer)\n                await peer;\n        }\n b();\n if (needs === 'none')\n finish(null);\n c();";
     const out = breakProtocolC(src);
     expect(out).not.toMatch(/await peer/);
-    expect(out).toContain('BROKEN BUILD');
+    expect(out).not.toMatch(/needs === 'none'/);
+    expect(out.match(/BROKEN BUILD/g)).toHaveLength(2);
     expect(out.startsWith('a();')).toBe(true);
+    expect(out.endsWith('c();')).toBe(true);
   });
 
   it('refuses when the wait is missing or ambiguous', () => {
     expect(() => breakProtocolC('nothing here')).toThrow(/found 0: the write path changed/);
-    expect(() => breakProtocolC('if (peer) await peer; if (peer) await peer;')).toThrow(/found 2/);
+    expect(() => breakProtocolC("if (peer) await peer; if (peer) await peer; if (needs === 'none') finish(null);")).toThrow(/found 2/);
+    expect(() => breakProtocolC('if (peer) await peer;')).toThrow(/'if \(needs === 'none'\) finish\(null\);' .* found 0/);
   });
 
   // the compiled file exists after `npm run build` (npm test builds first)
