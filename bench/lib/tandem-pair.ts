@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { controlSocketPath, sendControl, type ControlRequest, type ControlResponse } from '../../src/daemon/control-protocol.js';
 import type { ResourceStatus } from '../../src/daemon/status-types.js';
+import { TANDEMD_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 import { REPO_ROOT } from './paths.js';
 import { runOk, startTracked, stopProcess, waitFor } from './proc.js';
 
@@ -71,7 +72,7 @@ export class TandemNode {
 
   async start(): Promise<void> {
     // the benchmark measures the NBD export; no kernel device (and nothing under /dev) even as root
-    const proc = startTracked(process.execPath, [...this.nodeArgs, TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', this.logLevel], { cwd: this.runDir, env: { ...process.env, TANDEM_KERNEL_DEVICE: 'off' } });
+    const proc = startTracked(process.execPath, [...TANDEMD_NODE_FLAGS, ...this.nodeArgs, TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', this.logLevel], { cwd: this.runDir, env: { ...process.env, TANDEM_KERNEL_DEVICE: 'off' } });
     this.proc = proc;
     const keep = (d: Buffer): void => {
       this.logTail = (this.logTail + d.toString()).slice(-8000);

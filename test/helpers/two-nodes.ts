@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { parseMountinfo } from '../../src/nbd/device-holders.js';
 import { adoptOrCleanup } from '../../src/nbd/kernel-device.js';
+import { TANDEMD_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 const execFileP = promisify(execFile);
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -89,7 +90,7 @@ export class Node {
   }
 
   async start(): Promise<void> {
-    const proc = spawn(process.execPath, [TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', 'debug'], {
+    const proc = spawn(process.execPath, [...TANDEMD_NODE_FLAGS, TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', 'debug'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TANDEM_KERNEL_DEVICE: this.pair.kernelDevice ? 'auto' : 'off', ...this.pair.env },
     });

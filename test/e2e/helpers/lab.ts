@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { TANDEMD_NODE_FLAGS } from '../../../src/daemon/node-flags.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const LAB_SH = path.join(REPO, 'scripts/lab.sh');
@@ -170,7 +171,7 @@ export class LabNode {
   }
 
   startTandemd(): LabProcess {
-    this.tandemd = spawnLogged(`${this.name} tandemd`, [this.name, process.execPath, path.join(REPO, 'bin/tandemd.js'),
+    this.tandemd = spawnLogged(`${this.name} tandemd`, [this.name, process.execPath, ...TANDEMD_NODE_FLAGS, path.join(REPO, 'bin/tandemd.js'),
       '--config', '/etc/tandem/tandem.conf', '--node', this.name, '--run-dir', this.nodeRunDir, '--log-level', 'debug'],
       path.join(LOG_DIR, `${this.name}-tandemd.log`));
     return this.tandemd;
