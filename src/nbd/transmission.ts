@@ -1,7 +1,7 @@
 // The transmission phase of one connection: the hot data path. Requests are dispatched as soon
 // as they are parsed (many in flight), replies go out as they complete, and all replies that
-// complete within one event-loop turn leave in a single writev (the socket is corked until
-// setImmediate). READ data is written as its own chunk after the 16-byte header.
+// complete within one event-loop turn leave in one socket write at setImmediate (headers and small
+// READ payloads copied together, large READ payloads as their own chunks: SocketWriteBatch).
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { NbdBackend } from './backend.js';
@@ -9,6 +9,7 @@ import { nbdErrnoOf } from './errors.js';
 import { Cmd, CmdFlag, Errno, SIMPLE_REPLY_HEADER_LENGTH, SIMPLE_REPLY_MAGIC, commandName } from './protocol.js';
 import { checkRequest, type ExportLimits } from './request-check.js';
 import { RequestParser, type NbdRequest, type RequestStreamError } from './request-parser.js';
+import { SocketWriteBatch } from '../net/socket-write-batch.js';
 
 export interface TransmissionOptions {
   socket: Socket;
@@ -41,7 +42,9 @@ export class Transmission {
   private inFlight = 0;
   private inFlightBytes = 0;
   private paused = false;
+  /** `corked`: replies of this loop turn are collected in `replies`, written by uncork */
   private corked = false;
+  private readonly replies = new SocketWriteBatch();
   private stopReason: StopReason | undefined;
   private shuttingDown = false;
   private ending = false;
@@ -230,13 +233,12 @@ export class Transmission {
     header.writeUInt32BE(req.handleLo, 12);
     if (!this.corked) {
       this.corked = true;
-      socket.cork();
       setImmediate(this.uncork);
     }
-    socket.write(header);
+    this.replies.push(header);
     // A READ that failed carries no payload in a simple reply.
-    if (error === 0 && req.command === Cmd.READ && data !== undefined && data.length > 0) socket.write(data);
-    if (!this.paused && socket.writableLength >= this.maxQueuedReplyBytes) {
+    if (error === 0 && req.command === Cmd.READ && data !== undefined && data.length > 0) this.replies.push(data);
+    if (!this.paused && socket.writableLength + this.replies.pendingBytes >= this.maxQueuedReplyBytes) {
       this.paused = true;
       socket.pause();
     }
@@ -245,7 +247,7 @@ export class Transmission {
   private readonly uncork = (): void => {
     if (!this.corked) return;
     this.corked = false;
-    this.socket.uncork();
+    this.replies.flushTo(this.socket);
   };
 
   private readonly maybeResume = (): void => {
@@ -253,7 +255,7 @@ export class Transmission {
     if (
       this.inFlight < this.maxInFlightRequests &&
       this.inFlightBytes < this.maxInFlightBytes &&
-      this.socket.writableLength < this.maxQueuedReplyBytes
+      this.socket.writableLength + this.replies.pendingBytes < this.maxQueuedReplyBytes
     ) {
       this.paused = false;
       this.socket.resume();
