@@ -2,7 +2,7 @@
 // of every case on every contender, then rep 2, …) so a noisy minute on the shared machine hits
 // all contenders rather than one.
 import { runFio, type FioJob, type FioResult, type FioTarget } from './lib/fio.js';
-import { evictPageCache } from './lib/scratch.js';
+import { evictPageCache, warmPageCache } from './lib/scratch.js';
 import { median } from './lib/stats.js';
 
 export type ContenderId = 'tandem_c' | 'tandem_a' | 'nbdkit' | 'raw' | 'raw_direct';
@@ -13,15 +13,19 @@ export interface FioCase {
   title: string;
   job: Omit<FioJob, 'sizeBytes' | 'runtimeSec' | 'rampSec'>;
   contenders: ContenderId[];
-  /** write back and drop every contender's cached pages first (see evictPageCache) */
-  coldCache: boolean;
+  /**
+   * Page-cache state every contender starts the case from: 'cold' writes back and drops all
+   * backing files' pages (evictPageCache), 'warm' reads them all into the cache (warmPageCache),
+   * so no contender inherits a cheaper or dearer state from the cases before.
+   */
+  cache: 'cold' | 'warm';
 }
 
 export const FIO_CASES: FioCase[] = [
-  { id: 'randwrite4k_qd1', coldCache: true, title: '4 KiB random write, depth 1', job: { rw: 'randwrite', bs: '4k', iodepth: 1 }, contenders: ['tandem_c', 'tandem_a', 'nbdkit', 'raw'] },
-  { id: 'randwrite4k_qd32', coldCache: true, title: '4 KiB random write, depth 32', job: { rw: 'randwrite', bs: '4k', iodepth: 32 }, contenders: ['tandem_c', 'tandem_a', 'nbdkit', 'raw', 'raw_direct'] },
-  { id: 'seqwrite1m', coldCache: true, title: '1 MiB sequential write, depth 8', job: { rw: 'write', bs: '1m', iodepth: 8 }, contenders: ['tandem_c', 'tandem_a', 'nbdkit', 'raw', 'raw_direct'] },
-  { id: 'randread4k_qd32', coldCache: false, title: '4 KiB random read, depth 32', job: { rw: 'randread', bs: '4k', iodepth: 32 }, contenders: ['tandem_c', 'nbdkit', 'raw', 'raw_direct'] },
+  { id: 'randwrite4k_qd1', cache: 'cold', title: '4 KiB random write, depth 1', job: { rw: 'randwrite', bs: '4k', iodepth: 1 }, contenders: ['tandem_c', 'tandem_a', 'nbdkit', 'raw'] },
+  { id: 'randwrite4k_qd32', cache: 'cold', title: '4 KiB random write, depth 32', job: { rw: 'randwrite', bs: '4k', iodepth: 32 }, contenders: ['tandem_c', 'tandem_a', 'nbdkit', 'raw', 'raw_direct'] },
+  { id: 'seqwrite1m', cache: 'cold', title: '1 MiB sequential write, depth 8', job: { rw: 'write', bs: '1m', iodepth: 8 }, contenders: ['tandem_c', 'tandem_a', 'nbdkit', 'raw', 'raw_direct'] },
+  { id: 'randread4k_qd32', cache: 'warm', title: '4 KiB random read, depth 32', job: { rw: 'randread', bs: '4k', iodepth: 32 }, contenders: ['tandem_c', 'nbdkit', 'raw', 'raw_direct'] },
 ];
 
 export interface FioSuiteOptions {
@@ -47,7 +51,8 @@ export async function runFioSuite(o: FioSuiteOptions): Promise<FioSuiteResult> {
         const target = o.targets[who];
         if (!target) continue;
         o.progress(`[${c.id}] ${who} rep ${rep}/${o.reps}`);
-        if (c.coldCache) await evictPageCache(o.cacheFiles);
+        if (c.cache === 'cold') await evictPageCache(o.cacheFiles);
+        else await warmPageCache(o.cacheFiles);
         const r = await runFio({ ...c.job, sizeBytes: o.sizeBytes, runtimeSec: o.runtimeSec, rampSec: o.rampSec }, target);
         o.progress(`    iops ${r.iops.toFixed(0)}  ${r.bwMiBs.toFixed(1)} MiB/s  p50 ${r.latP50Us.toFixed(0)} us  p99 ${r.latP99Us.toFixed(0)} us`);
         const key = `${c.id}/${who}`;

@@ -63,3 +63,8 @@ export async function evictPageCache(files: readonly string[]): Promise<void> {
     await runOk('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
   }
 }
+
+/** Reads `files` whole (dd to /dev/null) so every contender's reads start from a cached file. */
+export async function warmPageCache(files: readonly string[]): Promise<void> {
+  for (const f of files) await runOk('dd', [`if=${f}`, 'of=/dev/null', 'bs=1M', 'status=none']);
+}
