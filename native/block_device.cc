@@ -290,9 +290,10 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     return r;
   }
 
-  // readSync(offset, buffer): only from the page cache; kErrWouldBlock when a page is not there,
-  // so a cold read never stalls the event loop behind the disk.
-  Napi::Value ReadSync(const Napi::CallbackInfo& info) {
+  // (offset, buffer) on the calling thread: reads only from the page cache (kErrWouldBlock when a
+  // page is not there, so a cold read never stalls the event loop behind the disk); writes as a
+  // pool worker would.
+  Napi::Value SingleSync(const Napi::CallbackInfo& info, IoOp op) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
     uint64_t off;
@@ -300,34 +301,20 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     size_t len;
     if (!GetUint(info, 0, "offset", &off) || !GetBuffer(info, 1, "buffer", &data, &len))
       return env.Undefined();
-    if (!CheckRange(env, "read", off, len, true)) return env.Undefined();
-    IoJob job;
-    job.op = IoOp::kRead;
-    job.dev = st_;
-    job.seg = {off, data, len};
-    if (st_->closed) job.err = kErrClosed;
-    else ReadIfCached(&job);
-    return SyncResult(env, job);
-  }
-
-  // writeSync(offset, buffer): one write without the batch's arrays
-  Napi::Value WriteSync(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!Usable(env)) return env.Undefined();
-    uint64_t off;
-    uint8_t* data;
-    size_t len;
-    if (!GetUint(info, 0, "offset", &off) || !GetBuffer(info, 1, "buffer", &data, &len))
+    if (!CheckRange(env, op == IoOp::kRead ? "read" : "write", off, len, true))
       return env.Undefined();
-    if (!CheckRange(env, "write", off, len, true)) return env.Undefined();
     IoJob job;
-    job.op = IoOp::kWrite;
+    job.op = op;
     job.dev = st_;
     job.seg = {off, data, len};
     if (st_->closed) job.err = kErrClosed;
+    else if (op == IoOp::kRead) ReadIfCached(&job);
     else ExecuteJob(&job);
     return SyncResult(env, job);
   }
+
+  Napi::Value ReadSync(const Napi::CallbackInfo& info) { return SingleSync(info, IoOp::kRead); }
+  Napi::Value WriteSync(const Napi::CallbackInfo& info) { return SingleSync(info, IoOp::kWrite); }
 
   // writeBatchSync(offsets: Float64Array, buffers: Buffer[])
   Napi::Value WriteBatchSync(const Napi::CallbackInfo& info) {
