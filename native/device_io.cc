@@ -285,13 +285,19 @@ void ExecuteJob(IoJob* job) {
     case IoOp::kRead:
       DoRead(d, job);
       break;
-    case IoOp::kWrite:
-      if (!(job->err = CheckFault(d, Fault::kWrite, job->seg.offset, job->seg.length)))
-        job->err = WriteOne(d, job->seg, &job->done);
+    case IoOp::kWrite: {
+      if ((job->err = CheckFault(d, Fault::kWrite, job->seg.offset, job->seg.length))) break;
+      std::unique_lock<std::mutex> serial(d.bufferedWriteMu, std::defer_lock);
+      if (!d.direct) serial.lock();
+      job->err = WriteOne(d, job->seg, &job->done);
       break;
-    case IoOp::kWriteBatch:
+    }
+    case IoOp::kWriteBatch: {
+      std::unique_lock<std::mutex> serial(d.bufferedWriteMu, std::defer_lock);
+      if (!d.direct) serial.lock();
       DoWriteBatch(d, job);
       break;
+    }
     case IoOp::kFlush:
       DoFlush(d, job);
       break;

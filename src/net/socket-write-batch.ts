@@ -1,7 +1,7 @@
 // The chunks a tick (or a loop turn) wants to send on one socket, written with one Writable.write
 // where possible. Headers and small payloads are copied together: copying 4 KiB costs less than a
 // Writable.write per chunk (stream bookkeeping, a callback record, a longer writev list). Large
-// payloads are written as their own chunks, never copied. Used by the peer link and the NBD server.
+// payloads are written as their own chunks, never copied. Used by the NBD server's replies.
 import type { Socket } from 'node:net';
 
 /** Chunks below this size are copied together; larger ones are written as they are. */

@@ -6,7 +6,6 @@ import { performance } from 'node:perf_hooks';
 import { DEFAULT_FRAME_LIMITS, FrameDecoder, encodeFrame, type FrameLimits } from './frame-codec.js';
 import type { PeerMessage } from './messages.js';
 import type { LinkLogger } from './link-logger.js';
-import { SocketWriteBatch } from '../net/socket-write-batch.js';
 
 export type LostKind =
   | 'closed-locally'    // this node closed it (daemon request, stop, auth failure, race)
@@ -39,9 +38,7 @@ export class FramedSocket {
   private endListener: (cause: LostCause) => void = () => {};
   private readonly drainListeners = new Set<() => void>();
   private ended: LostCause | null = null;
-  /** frames sent in this tick, written by flushOut */
-  private readonly out = new SocketWriteBatch();
-  private flushScheduled = false;
+  private corked = false;
   private lastError: Error | null = null;
 
   constructor(
@@ -82,16 +79,6 @@ export class FramedSocket {
     return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
   }
 
-  /** Bytes sent but not yet taken by the kernel (this tick's frames plus the socket's buffer). */
-  get queuedBytes(): number {
-    return this.out.pendingBytes + this.socket.writableLength;
-  }
-
-  /** Over the socket's high-water mark: bulk senders wait for a drain listener call. */
-  get needDrain(): boolean {
-    return this.socket.writableNeedDrain || this.out.pendingBytes >= this.socket.writableHighWaterMark;
-  }
-
   setReceiver(receiver: (msg: PeerMessage) => void): void {
     this.receiver = receiver;
   }
@@ -106,28 +93,23 @@ export class FramedSocket {
   }
 
   /**
-   * Queues one frame. Everything sent in one tick leaves in one socket write when the tick ends:
-   * headers and small payloads are copied into one Buffer (a 4 KiB copy costs less than a
-   * Writable.write per chunk), large payloads go along as their own chunks, uncopied.
+   * Queues one frame. The first send in a tick corks the socket and the rest of the tick's sends
+   * join it, so a batch goes out as one writev when the tick ends.
    */
   send(msg: PeerMessage): void {
     if (this.ended) return;
     const chunks = encodeFrame(msg);
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     for (const c of chunks) {
-      this.out.push(c);
+      this.socket.write(c);
       this.bytesSent += c.length;
     }
     this.messagesSent++;
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(this.flushOut);
-    }
   }
-
-  private readonly flushOut = (): void => {
-    this.flushScheduled = false;
-    this.out.flushTo(this.socket);
-  };
 
   /** Sends `farewell` (if any), flushes, and ends the connection; reports `cause` once. */
   close(cause: LostCause, farewell: PeerMessage[] = []): void {
@@ -138,6 +120,11 @@ export class FramedSocket {
   destroy(cause: LostCause): void {
     this.finish(cause, null);
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.ended) return;
@@ -173,7 +160,6 @@ export class FramedSocket {
     if (farewell === null || s.destroyed) {
       s.destroy();
     } else {
-      this.flushOut(); // what was sent before the goodbye goes first
       try {
         for (const m of farewell) {
           for (const c of encodeFrame(m)) s.write(c);
@@ -187,4 +173,3 @@ export class FramedSocket {
     this.endListener(cause);
   }
 }
-

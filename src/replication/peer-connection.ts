@@ -76,12 +76,12 @@ export class PeerConnection {
 
   /** The socket's send buffer is over its high-water mark: stop queueing bulk (resync) data until onDrain. */
   get writableNeedDrain(): boolean {
-    return this.framed.needDrain;
+    return this.framed.socket.writableNeedDrain;
   }
 
   /** Bytes queued in the socket and not yet handed to the kernel. */
   get bufferedBytes(): number {
-    return this.framed.queuedBytes;
+    return this.framed.socket.writableLength;
   }
 
   onDrain(handler: () => void): () => void {
