@@ -1163,6 +1163,11 @@ export class Resource implements NbdBackend {
     return this.replicating() && diskRank(this.peerDisk) >= diskRank('Inconsistent') && this.peerDisk !== 'DUnknown';
   }
 
+  /** What completes a replicated write for the client: the peer's write (C), its receipt (B), nothing (A). */
+  private ackLevel(): AckLevel {
+    return this.cfg.protocol === 'C' ? 'write' : this.cfg.protocol === 'B' ? 'recv' : 'none';
+  }
+
   private submitWrite(offset: number, length: number, kind: DataMsg['kind'], payload: Buffer | undefined, fua: boolean): Promise<void> {
     try {
       this.assertServing();
@@ -1208,7 +1213,7 @@ export class Resource implements NbdBackend {
       const conn = this.peerWritable() ? this.conn : null;
       let needs: AckLevel = 'none';
       if (conn) {
-        needs = this.cfg.protocol === 'C' ? 'write' : this.cfg.protocol === 'B' ? 'recv' : 'none';
+        needs = this.ackLevel();
         const seq = this.pending.addListener(offset, length, needs, (level, outcome) => {
           // DRBD completes a write whose local part failed as successful when the peer wrote it
           if (localErr) {
@@ -1267,7 +1272,7 @@ export class Resource implements NbdBackend {
       let peer: Promise<unknown> | null = null;
       let peerDone: Promise<string> | null = null;
       if (conn && this.conn === conn) {
-        const needs: AckLevel = this.cfg.protocol === 'C' ? 'write' : this.cfg.protocol === 'B' ? 'recv' : 'none';
+        const needs = this.ackLevel();
         const p = this.pending.add(offset, length, needs);
         conn.send({ type: 'data', seq: p.seq, offset, length, kind, fua, payload });
         this.counters.ns += length / 1024;

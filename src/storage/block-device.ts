@@ -250,7 +250,8 @@ export class BlockDevice {
   readIntoSync(offset: number, target: Buffer): StorageError | null | 'not-cached' {
     this.#checkBuffer('read', target);
     this.#checkRange('read', offset, target.length, true);
-    if (this.#closed) return new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op: 'read', offset, path: this.path });
+    const refused = this.#stateError('read', offset, true);
+    if (refused) return refused;
     const r = this.#handle.readSync(offset, target);
     if (r === 0) return null;
     if (r[0] === ERR_WOULD_BLOCK) return 'not-cached';
@@ -261,8 +262,8 @@ export class BlockDevice {
   writeSync(offset: number, data: Buffer): StorageError | null {
     this.#checkBuffer('write', data);
     this.#checkRange('write', offset, data.length, true);
-    if (this.#closed) return new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op: 'write', offset, path: this.path });
-    if (this.readOnly) return new StorageError(`${this.path}: opened read-only, cannot write`, { code: 'EROFS', op: 'write', offset, path: this.path });
+    const refused = this.#stateError('write', offset, false);
+    if (refused) return refused;
     const r = this.#handle.writeSync(offset, data);
     return r === 0 ? null : this.#ioError('write', offset, r[0], r[2], data.length);
   }
@@ -280,8 +281,8 @@ export class BlockDevice {
       buffers[i] = w.data;
     }
     const first = n > 0 ? offsets[0]! : 0;
-    if (this.#closed) return new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op: 'write', offset: first, path: this.path });
-    if (this.readOnly) return new StorageError(`${this.path}: opened read-only, cannot write`, { code: 'EROFS', op: 'write', offset: first, path: this.path });
+    const refused = this.#stateError('write', first, false);
+    if (refused) return refused;
     const r = this.#handle.writeBatchSync(offsets, buffers);
     if (r === 0) return null;
     const [err, failIndex, done] = r;
@@ -346,15 +347,17 @@ export class BlockDevice {
 
   /** State errors (closed, read-only) go to the callback, asynchronously like I/O errors. */
   #refuse(op: StorageOp, offset: number, cb: IoCallback, readLike = op === 'read'): boolean {
-    let err: StorageError | null = null;
-    if (this.#closed) {
-      err = new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op, offset, path: this.path });
-    } else if (this.readOnly && !readLike) {
-      err = new StorageError(`${this.path}: opened read-only, cannot ${op}`, { code: 'EROFS', op, offset, path: this.path });
-    }
+    const err = this.#stateError(op, offset, readLike);
     if (err === null) return false;
     process.nextTick(cb, err);
     return true;
+  }
+
+  /** Why a request cannot run at all (closed, or a write on a read-only device), or null. */
+  #stateError(op: StorageOp, offset: number, readLike: boolean): StorageError | null {
+    if (this.#closed) return new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op, offset, path: this.path });
+    if (this.readOnly && !readLike) return new StorageError(`${this.path}: opened read-only, cannot ${op}`, { code: 'EROFS', op, offset, path: this.path });
+    return null;
   }
 
   #checkBuffer(op: StorageOp, b: unknown): void {

@@ -24,8 +24,7 @@ describe('breakProtocolC', () => {
     expect(() => breakProtocolC('if (peer) await peer;')).toThrow(/'if \(needs === 'none'\) finish\(null\);' .* found 0/);
   });
 
-  // the compiled file exists after `npm run build` (npm test builds first)
-  // needs dist/ (npm test compiles it first in `pretest`); a bare `vitest run` before any build skips
+  // needs dist/ (npm test compiles it first in `pretest`); only a bare `vitest run` before any build skips
   it.skipIf(!fs.existsSync(COMPILED))('applies to the compiled resource.js of this tree', () => {
     expect(breakProtocolC(fs.readFileSync(COMPILED, 'utf8'))).toContain('BROKEN BUILD');
   });
