@@ -22,6 +22,7 @@ namespace tandem {
 
 DeviceState::~DeviceState() {
   if (fd >= 0) ::close(fd);
+  if (bulkFd >= 0) ::close(bulkFd);
 }
 
 namespace {
@@ -94,9 +95,26 @@ bool OpenDevice(const std::string& path, bool direct, bool readOnly, DeviceState
     int lbs = 512;
     if (ioctl(fd, BLKSSZGET, &lbs) < 0 || lbs < 512) lbs = 512;
     st->align = direct ? static_cast<uint32_t>(lbs) : 1;
+    st->bulkAlign = static_cast<uint32_t>(lbs);
   } else {
     st->size = static_cast<uint64_t>(fb.st_size);
     st->align = direct ? kFileDirectAlign : 1;
+    st->bulkAlign = kFileDirectAlign;
+  }
+  if (!direct && !readOnly) {
+    // Without O_EXCL: the first fd already holds the block device exclusively. Failure is not an
+    // error; bulk writes then go through the page cache like any other.
+    int bfd;
+    do {
+      bfd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY | O_DIRECT);
+    } while (bfd < 0 && errno == EINTR);
+    struct stat bb;
+    if (bfd >= 0 && (fstat(bfd, &bb) < 0 || bb.st_ino != fb.st_ino || bb.st_dev != fb.st_dev ||
+                     bb.st_rdev != fb.st_rdev)) {
+      ::close(bfd);  // the path now names something else: never write there
+      bfd = -1;
+    }
+    st->bulkFd = bfd;
   }
   return true;
 }
@@ -109,6 +127,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
                            InstanceMethod<&DeviceWrap::Info>("info"),
                            InstanceMethod<&DeviceWrap::Read>("read"),
                            InstanceMethod<&DeviceWrap::Write>("write"),
+                           InstanceMethod<&DeviceWrap::WriteBulk>("writeBulk"),
                            InstanceMethod<&DeviceWrap::WriteBatch>("writeBatch"),
                            InstanceMethod<&DeviceWrap::ReadSync>("readSync"),
                            InstanceMethod<&DeviceWrap::WriteSync>("writeSync"),
@@ -223,6 +242,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
 
   Napi::Value Read(const Napi::CallbackInfo& info) { return ReadOrWrite(info, IoOp::kRead); }
   Napi::Value Write(const Napi::CallbackInfo& info) { return ReadOrWrite(info, IoOp::kWrite); }
+  Napi::Value WriteBulk(const Napi::CallbackInfo& info) { return ReadOrWrite(info, IoOp::kWriteBulk); }
 
   // Reads the (offsets, buffers) arguments at info[first], info[first+1] into segs. On failure a
   // JS exception is pending and false is returned.
@@ -409,6 +429,8 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
       st->cv.wait(lock, [st] { return st->running == 0; });
       if (st->fd >= 0) ::close(st->fd);
       st->fd = -1;
+      if (st->bulkFd >= 0) ::close(st->bulkFd);
+      st->bulkFd = -1;
     }
     for (IoJob* j : queued) {
       j->err = kErrClosed;

@@ -30,6 +30,11 @@ struct DeviceState {
   bool faultsEnabled = false;
   uint64_t size = 0;
   uint32_t align = 1;  // O_DIRECT: offsets, lengths and buffer addresses are multiples of this
+  // A second fd on a buffered device, opened O_DIRECT, for bulk writes (resync): copying a whole
+  // resync through the page cache cost more CPU than the disk's own write time (-1: none, e.g. the
+  // filesystem refuses O_DIRECT; bulk writes then take the buffered path).
+  int bulkFd = -1;
+  uint32_t bulkAlign = 0;
 
   // close() waits until no worker is inside a syscall on fd.
   std::mutex mu;

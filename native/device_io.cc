@@ -126,6 +126,28 @@ int WriteOne(DeviceState& d, const Segment& s, uint64_t* done) {
   return PwriteFull(d.fd, s.data, s.length, s.offset, done);
 }
 
+// A bulk write through the O_DIRECT companion fd, bouncing a misaligned Buffer. Returns false
+// when the range does not suit O_DIRECT; the caller then writes through the page cache.
+bool WriteBulkDirect(DeviceState& d, const Segment& s, uint64_t* done, int* err) {
+  uint32_t a = d.bulkAlign;
+  if (d.bulkFd < 0 || a == 0 || s.offset % a || s.length % a || s.length == 0) return false;
+  const uint8_t* src = s.data;
+  if (reinterpret_cast<uintptr_t>(src) % a) {
+    uint8_t* b = GetBounce(s.length, a);
+    if (!b) return false;
+    std::memcpy(b, s.data, s.length);
+    src = b;
+  }
+  *err = PwriteFull(d.bulkFd, src, s.length, s.offset, done);
+  if (*err == EINVAL && *done == 0) {
+    // this filesystem takes O_DIRECT opens but not this request (a stricter alignment)
+    TrimBounce();
+    return false;
+  }
+  TrimBounce();
+  return true;
+}
+
 // Index of the segment in [i, k) that holds byte `done` of the group.
 uint32_t SegmentAt(const std::vector<Segment>& segs, size_t i, size_t k, uint64_t done) {
   for (size_t x = i; x < k; x++) {
@@ -287,6 +309,14 @@ void ExecuteJob(IoJob* job) {
       break;
     case IoOp::kWrite: {
       if ((job->err = CheckFault(d, Fault::kWrite, job->seg.offset, job->seg.length))) break;
+      std::unique_lock<std::mutex> serial(d.bufferedWriteMu, std::defer_lock);
+      if (!d.direct) serial.lock();
+      job->err = WriteOne(d, job->seg, &job->done);
+      break;
+    }
+    case IoOp::kWriteBulk: {
+      if ((job->err = CheckFault(d, Fault::kWrite, job->seg.offset, job->seg.length))) break;
+      if (WriteBulkDirect(d, job->seg, &job->done, &job->err)) break;
       std::unique_lock<std::mutex> serial(d.bufferedWriteMu, std::defer_lock);
       if (!d.direct) serial.lock();
       job->err = WriteOne(d, job->seg, &job->done);

@@ -12,7 +12,9 @@ namespace tandem {
 struct DeviceState;
 class Completer;
 
-enum class IoOp : uint8_t { kRead, kWrite, kWriteBatch, kFlush, kDiscard };
+// kWriteBulk: a large write nobody will read back soon (resync data). On a buffered device it
+// goes through the O_DIRECT companion fd when the range is aligned, so it costs no page-cache copy.
+enum class IoOp : uint8_t { kRead, kWrite, kWriteBulk, kWriteBatch, kFlush, kDiscard };
 
 // Results that are not errnos; the TS side maps them to codes.
 constexpr int kErrShortIo = -1;  // the kernel transferred fewer bytes than asked, without errno

@@ -807,7 +807,7 @@ export class Resource implements NbdBackend {
     const hold = this.lock.acquire(offset, payload.length);
     const release = typeof hold === 'function' ? hold : await hold;
     try {
-      await dev.write(offset, payload);
+      await dev.writeBulk(offset, payload);
       md.bitmap.clearRange(offset, payload.length);
       this.counters.nr += payload.length / 1024;
       this.counters.dw += payload.length / 1024;

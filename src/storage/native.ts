@@ -18,6 +18,8 @@ export interface NativeDevice {
   info(): NativeDeviceInfo;
   read(id: number, offset: number, target: Uint8Array): void;
   write(id: number, offset: number, data: Uint8Array): void;
+  /** write() for bulk data: through an O_DIRECT companion fd when the device is buffered and the range aligned. */
+  writeBulk(id: number, offset: number, data: Uint8Array): void;
   writeBatch(id: number, offsets: Float64Array, buffers: Uint8Array[]): void;
   /** On the calling thread: 0, or [err, failIndex, done]. */
   readSync(offset: number, target: Uint8Array): 0 | [number, number, number];

@@ -176,6 +176,27 @@ describe('BlockDevice on a regular file', () => {
     expect(target.equals(data)).toBe(true);
   });
 
+  it('writeBulk puts aligned ranges below the page cache and stays coherent with buffered I/O', async () => {
+    const d = openFile(MiB);
+    // a buffered write caches the range; the bulk write over it must win and drop the stale pages
+    await d.write(64 * 1024, Buffer.alloc(64 * 1024, 0xaa));
+    const bulk = randomBytes(64 * 1024 + 1).subarray(1); // misaligned: goes through the bounce buffer
+    await d.writeBulk(64 * 1024, bulk);
+    const seen = Buffer.alloc(bulk.length);
+    // not in the page cache: the data went to the file with O_DIRECT
+    expect(d.readIntoSync(64 * 1024, seen)).toBe('not-cached');
+    await d.readInto(64 * 1024, seen);
+    expect(seen.equals(bulk)).toBe(true);
+    expect(readFileSync(d.path).subarray(64 * 1024, 128 * 1024).equals(bulk)).toBe(true);
+    // an unaligned range cannot go O_DIRECT: it is a plain buffered write, cached afterwards
+    const odd = randomBytes(1000);
+    await d.writeBulk(300 * 1024 + 7, odd);
+    const back = Buffer.alloc(1000);
+    expect(d.readIntoSync(300 * 1024 + 7, back)).toBeNull();
+    expect(back.equals(odd)).toBe(true);
+    await expect(d.writeBulk(MiB - 4096, Buffer.alloc(8192))).rejects.toThrow(RangeError);
+  });
+
   it('O_DIRECT devices and TANDEM_INLINE_IO=0 keep every request on the I/O pool', () => {
     expect(openFile(MiB, { direct: true }).inlineLimit).toBe(0);
     process.env.TANDEM_INLINE_IO = '0';
@@ -295,6 +316,7 @@ describe('fault injection', () => {
     // A write-only fault: reads still work, and the failed write never reached the file.
     expect((await d.read(8192, 4096)).every((x) => x === 0)).toBe(true);
     await expect(d.write(0, Buffer.alloc(4096))).resolves.toBeUndefined(); // no overlap
+    await expect(d.writeBulk(8192, Buffer.alloc(4096, 0xab))).rejects.toMatchObject({ code: 'EIO', op: 'write', offset: 8192 });
     await expect(d.read(65536 - 10, 20)).rejects.toMatchObject({ code: 'ENOSPC', op: 'read', offset: 65526 });
     await expect(d.discard(8192, 4096)).rejects.toMatchObject({ code: 'EIO', op: 'discard' });
     await expect(d.flush()).rejects.toMatchObject({ code: 'EIO', op: 'flush' });
