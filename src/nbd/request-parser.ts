@@ -2,6 +2,7 @@
 // inside one received chunk is handed on as a view of that chunk (no copy); only a payload
 // split across chunks is assembled, with one copy into a buffer of its exact size.
 import { Cmd, REQUEST_HEADER_LENGTH, REQUEST_MAGIC, readU64 } from './protocol.js';
+import { allocPayload } from '../storage/bulk-buffer.js';
 
 export interface NbdRequest {
   command: number;
@@ -127,7 +128,7 @@ export class RequestParser {
             this.sink.request(req);
           } else {
             this.pending = req;
-            this.payload = Buffer.allocUnsafe(req.length);
+            this.payload = allocPayload(req.length);
             this.payloadFill = 0;
             this.state = 'payload';
           }

@@ -6,6 +6,7 @@
 import { Packr } from 'msgpackr';
 import type { PeerMessage } from './messages.js';
 import { checkHeader, payloadRule } from './message-schema.js';
+import { allocPayload } from '../storage/bulk-buffer.js';
 
 export const FRAME_MAGIC = 0x544e444d; // 'TNDM'
 export const PREFIX_BYTES = 12;
@@ -158,7 +159,7 @@ export class FrameDecoder {
       this.skip(n);
       return view;
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = allocPayload(n);
     let copied = 0;
     while (copied < n) {
       const c = this.chunks[0]!;

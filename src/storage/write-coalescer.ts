@@ -12,6 +12,12 @@ interface Pending extends WriteRequest {
 
 /** Beyond this a batch goes to the pool even when each write is small: the loop must not stall. */
 const INLINE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Writes this large go below the page cache (BlockDevice.writeBulk), as DRBD's do: copying them
+ * into the cache cost more CPU than the disk's own write, and whoever reads them back (the
+ * filesystem above the exported device) keeps its own cache.
+ */
+export const BULK_WRITE_BYTES = 256 * 1024;
 
 export class WriteCoalescer {
   private queue: Pending[] = [];
@@ -36,6 +42,31 @@ export class WriteCoalescer {
     this.queue = [];
     if (batch.length === 0) return;
     if (this.inline(batch)) return this.flushNow(batch);
+    const small = this.submitBulk(batch);
+    if (small.length === 0) return;
+    this.submitBatch(small);
+  }
+
+  /**
+   * Sends the bulk writes of `batch` on their own way and returns the others. A bulk write that
+   * overlaps another entry of the batch stays in it, where submission order is kept.
+   */
+  private submitBulk(batch: Pending[]): Pending[] {
+    let bulk = 0;
+    for (const w of batch) if (w.data.length >= BULK_WRITE_BYTES) bulk++;
+    if (bulk === 0) return batch;
+    const rest: Pending[] = [];
+    for (const w of batch) {
+      if (w.data.length < BULK_WRITE_BYTES || overlapsAnother(batch, w)) {
+        rest.push(w);
+        continue;
+      }
+      this.dev.writeBulk(w.offset, w.data).then(w.resolve, w.reject);
+    }
+    return rest;
+  }
+
+  private submitBatch(batch: Pending[]): void {
     if (batch.length === 1) {
       const w = batch[0]!;
       this.submitOne(w);
@@ -98,4 +129,12 @@ export class WriteCoalescer {
       w.reject(err as Error);
     }
   }
+}
+
+function overlapsAnother(batch: readonly Pending[], w: Pending): boolean {
+  const end = w.offset + w.data.length;
+  for (const o of batch) {
+    if (o !== w && o.offset < end && w.offset < o.offset + o.data.length) return true;
+  }
+  return false;
 }

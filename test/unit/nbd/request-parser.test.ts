@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Cmd, encodeRequestHeader } from '../../../src/nbd/protocol.js';
 import { RequestParser, type NbdRequest, type RequestStreamError } from '../../../src/nbd/request-parser.js';
+import { native } from '../../../src/storage/native.js';
 
 const MAX = 1024;
 
@@ -102,6 +103,14 @@ describe('RequestParser', () => {
     expect(reqs).toHaveLength(1);
     expect(reqs[0]!.data!.length).toBe(3000);
     expect(reqs[0]!.data!.equals(payload)).toBe(true);
+  });
+
+  it('assembles a large split payload into a page-aligned Buffer (a bulk write needs no bounce copy)', () => {
+    const payload = Buffer.alloc(256 * 1024, 3);
+    const bytes = encode({ command: Cmd.WRITE, flags: 0, handleHi: 0, handleLo: 1, offset: 0, length: payload.length, payload });
+    const { reqs } = collect([bytes.subarray(0, 65536), bytes.subarray(65536)], 1 << 20);
+    expect(reqs[0]!.data!.equals(payload)).toBe(true);
+    expect(native.alignPad(reqs[0]!.data!, 4096)).toBe(0);
   });
 
   it('skips an oversized WRITE payload and keeps parsing after it', () => {

@@ -6,6 +6,7 @@ import {
   decodeChunks, encodeFrame,
 } from '../../../src/replication/frame-codec.js';
 import type { PeerMessage } from '../../../src/replication/messages.js';
+import { native } from '../../../src/storage/native.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 const uuids = { current: '0123456789abcdef', bitmap: '0', history: ['1', '2'] as [string, string] };
@@ -156,6 +157,15 @@ describe('frame codec: decoding', () => {
     expect(r.error).toBeNull();
     expect(r.messages).toHaveLength(1);
     expect((r.messages[0] as { payload: Buffer }).payload.equals(payload)).toBe(true);
+  });
+
+  it('joins a large split payload into a page-aligned Buffer (a bulk write needs no bounce copy)', () => {
+    const payload = Buffer.alloc(256 * 1024, 7);
+    const bytes = concat(encodeFrame({ type: 'resync-data', offset: 0, length: payload.length, payload }));
+    const r = decodeChunks([bytes.subarray(0, 65536), bytes.subarray(65536)]);
+    const got = (r.messages[0] as { payload: Buffer }).payload;
+    expect(got.equals(payload)).toBe(true);
+    expect(native.alignPad(got, 4096)).toBe(0);
   });
 
   it('waits for more bytes on a partial frame and keeps them buffered', () => {

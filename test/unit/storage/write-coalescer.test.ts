@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BlockDevice } from '../../../src/storage/block-device.js';
-import { WriteCoalescer } from '../../../src/storage/write-coalescer.js';
+import { BULK_WRITE_BYTES, WriteCoalescer } from '../../../src/storage/write-coalescer.js';
 
 const dir = mkdtempSync(join(existsSync('/var/tmp') ? '/var/tmp' : tmpdir(), 'tandem-wc-'));
 const open: BlockDevice[] = [];
@@ -60,5 +60,32 @@ describe.each(cases)('WriteCoalescer: $name', ({ size, direct }) => {
     const file = readFileSync(d.path);
     for (const i of [0, 1, 2, 4, 5]) expect(file.subarray(i * size, (i + 1) * size).every((x) => x === i + 1)).toBe(true);
     expect(file.subarray(3 * size, 4 * size).every((x) => x === 0)).toBe(true);
+  });
+});
+
+describe('WriteCoalescer: bulk writes', () => {
+  it(`writes of ${BULK_WRITE_BYTES / 1024} KiB and more go below the page cache unless they overlap another write of the batch`, async () => {
+    const d = openFile(4 * 1024 * 1024);
+    const c = new WriteCoalescer(d);
+    const big = randomBytes(BULK_WRITE_BYTES);
+    const small = randomBytes(4096);
+    const a = randomBytes(BULK_WRITE_BYTES);
+    const b = randomBytes(BULK_WRITE_BYTES);
+    await Promise.all([
+      c.write(0, big),
+      c.write(1024 * 1024, small),
+      // overlapping pair: stays in the ordered batch, so b wins
+      c.write(2 * 1024 * 1024, a),
+      c.write(2 * 1024 * 1024 + 4096, b),
+    ]);
+    const seen = Buffer.alloc(BULK_WRITE_BYTES);
+    expect(d.readIntoSync(0, seen)).toBe('not-cached');
+    expect(d.readIntoSync(1024 * 1024, Buffer.alloc(4096))).toBeNull();
+    expect(d.readIntoSync(2 * 1024 * 1024, seen)).toBeNull();
+    const file = readFileSync(d.path);
+    expect(file.subarray(0, BULK_WRITE_BYTES).equals(big)).toBe(true);
+    expect(file.subarray(1024 * 1024, 1024 * 1024 + 4096).equals(small)).toBe(true);
+    expect(file.subarray(2 * 1024 * 1024, 2 * 1024 * 1024 + 4096).equals(a.subarray(0, 4096))).toBe(true);
+    expect(file.subarray(2 * 1024 * 1024 + 4096, 2 * 1024 * 1024 + 4096 + BULK_WRITE_BYTES).equals(b)).toBe(true);
   });
 });
