@@ -1,12 +1,17 @@
 #include "bitmap.h"
 
-#include <cstdlib>
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstring>
 
 namespace tandem {
 namespace {
 
 constexpr uint64_t kOnes = ~0ull;
+// One page of the mapping: 4 KiB of words, 32768 blocks (128 MiB of device at 4 KiB blocks).
+constexpr uint64_t kPageWords = 512;
+constexpr uint64_t kPageBytes = kPageWords * 8;
 
 inline uint64_t Pop(uint64_t x) { return static_cast<uint64_t>(__builtin_popcountll(x)); }
 
@@ -43,18 +48,30 @@ inline void ForWords(uint64_t first, uint64_t last, F f) {
 
 }  // namespace
 
-Bitmap::~Bitmap() { std::free(w_); }
+Bitmap::~Bitmap() { Release(); }
+
+void Bitmap::Release() {
+  if (w_) munmap(w_, mapBytes_);
+  w_ = nullptr;
+  mapBytes_ = 0;
+  state_.clear();
+}
 
 bool Bitmap::Allocate(uint64_t bits) {
-  std::free(w_);
-  w_ = nullptr;
+  Release();
   bits_ = bits;
   words_ = (bits + 63) / 64;
   count_ = 0;
   if (words_ == 0) return true;
-  // calloc: the zero pages of a large, mostly clean map are never touched, so cost no RSS.
-  w_ = static_cast<uint64_t*>(std::calloc(words_, 8));
-  return w_ != nullptr;
+  uint64_t pages = (words_ + kPageWords - 1) / kPageWords;
+  // NORESERVE: untouched pages read as zero and cost nothing, whatever the device size.
+  void* p = mmap(nullptr, pages * kPageBytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  w_ = static_cast<uint64_t*>(p);
+  mapBytes_ = pages * kPageBytes;
+  state_.assign(pages, kClear);
+  return true;
 }
 
 uint64_t Bitmap::TailMask() const {
@@ -62,103 +79,206 @@ uint64_t Bitmap::TailMask() const {
   return r == 0 ? kOnes : (kOnes >> (64 - r));
 }
 
-void Bitmap::Recount() {
+uint64_t Bitmap::FullWord(uint64_t i) const { return i == words_ - 1 ? TailMask() : kOnes; }
+uint64_t Bitmap::PageFirstWord(uint64_t p) const { return p * kPageWords; }
+uint64_t Bitmap::PageEndWord(uint64_t p) const { return std::min(words_, (p + 1) * kPageWords); }
+uint64_t Bitmap::PageBits(uint64_t p) const {
+  return std::min(bits_, PageEndWord(p) * 64) - PageFirstWord(p) * 64;
+}
+
+uint64_t Bitmap::Word(uint64_t i) const {
+  switch (state_[i / kPageWords]) {
+    case kClear:
+      return 0;
+    case kFull:
+      return FullWord(i);
+    default:
+      return w_[i];
+  }
+}
+
+uint64_t Bitmap::MixedPages() const {
+  uint64_t n = 0;
+  for (uint8_t s : state_) n += s == kMixed;
+  return n;
+}
+
+uint64_t Bitmap::PagePop(uint64_t p) const {
+  if (state_[p] == kClear) return 0;
+  if (state_[p] == kFull) return PageBits(p);
   uint64_t c = 0;
-  for (uint64_t i = 0; i < words_; i++) c += Pop(w_[i]);
-  count_ = c;
+  for (uint64_t i = PageFirstWord(p), e = PageEndWord(p); i < e; i++) c += Pop(w_[i]);
+  return c;
+}
+
+void Bitmap::Materialize(uint64_t p) {
+  if (state_[p] == kMixed) return;
+  if (state_[p] == kFull) {
+    for (uint64_t i = PageFirstWord(p), e = PageEndWord(p); i < e; i++) w_[i] = FullWord(i);
+  }
+  state_[p] = kMixed;
+}
+
+void Bitmap::MakeUniform(uint64_t p, PageState s) {
+  if (state_[p] == kMixed) {
+    uint64_t* page = w_ + PageFirstWord(p);
+    // private anonymous memory reads back as zero after MADV_DONTNEED
+    if (madvise(page, kPageBytes, MADV_DONTNEED) != 0) std::memset(page, 0, kPageBytes);
+  }
+  state_[p] = s;
+}
+
+void Bitmap::Settle(uint64_t p) {
+  if (state_[p] != kMixed) return;
+  bool clear = true, full = true;
+  for (uint64_t i = PageFirstWord(p), e = PageEndWord(p); i < e && (clear || full); i++) {
+    clear = clear && w_[i] == 0;
+    full = full && w_[i] == FullWord(i);
+  }
+  if (clear) MakeUniform(p, kClear);
+  else if (full) MakeUniform(p, kFull);
 }
 
 void Bitmap::Set(uint64_t first, uint64_t last) {
-  ForWords(first, last, [this](uint64_t i, uint64_t m) {
-    count_ += Pop(m & ~w_[i]);
-    w_[i] |= m;
-  });
+  for (uint64_t p = (first >> 6) / kPageWords, lp = (last >> 6) / kPageWords; p <= lp; p++) {
+    if (state_[p] == kFull) continue;
+    uint64_t a = std::max(first, PageFirstWord(p) * 64);
+    uint64_t b = std::min(last, PageFirstWord(p) * 64 + PageBits(p) - 1);
+    if (a == PageFirstWord(p) * 64 && b == a + PageBits(p) - 1) {
+      count_ += PageBits(p) - PagePop(p);
+      MakeUniform(p, kFull);
+      continue;
+    }
+    Materialize(p);
+    bool maybeFull = true;
+    ForWords(a, b, [this, &maybeFull](uint64_t i, uint64_t m) {
+      count_ += Pop(m & ~w_[i]);
+      w_[i] |= m;
+      maybeFull = maybeFull && w_[i] == FullWord(i);
+    });
+    if (maybeFull) Settle(p);
+  }
 }
 
 void Bitmap::Clear(uint64_t first, uint64_t last) {
-  ForWords(first, last, [this](uint64_t i, uint64_t m) {
-    count_ -= Pop(m & w_[i]);
-    w_[i] &= ~m;
-  });
+  for (uint64_t p = (first >> 6) / kPageWords, lp = (last >> 6) / kPageWords; p <= lp; p++) {
+    if (state_[p] == kClear) continue;
+    uint64_t a = std::max(first, PageFirstWord(p) * 64);
+    uint64_t b = std::min(last, PageFirstWord(p) * 64 + PageBits(p) - 1);
+    if (a == PageFirstWord(p) * 64 && b == a + PageBits(p) - 1) {
+      count_ -= PagePop(p);
+      MakeUniform(p, kClear);
+      continue;
+    }
+    Materialize(p);
+    bool maybeClear = true;
+    ForWords(a, b, [this, &maybeClear](uint64_t i, uint64_t m) {
+      count_ -= Pop(m & w_[i]);
+      w_[i] &= ~m;
+      maybeClear = maybeClear && w_[i] == 0;
+    });
+    if (maybeClear) Settle(p);
+  }
 }
 
 bool Bitmap::Any(uint64_t first, uint64_t last) const {
-  uint64_t fw = first >> 6, lw = last >> 6;
-  uint64_t headMask = kOnes << (first & 63);
-  uint64_t tailMask = kOnes >> (63 - (last & 63));
-  if (fw == lw) return (w_[fw] & headMask & tailMask) != 0;
-  if (w_[fw] & headMask) return true;
-  for (uint64_t i = fw + 1; i < lw; i++)
-    if (w_[i]) return true;
-  return (w_[lw] & tailMask) != 0;
+  for (uint64_t p = (first >> 6) / kPageWords, lp = (last >> 6) / kPageWords; p <= lp; p++) {
+    if (state_[p] == kClear) continue;
+    if (state_[p] == kFull) return true;  // the range has at least one real bit in this page
+    uint64_t a = std::max(first, PageFirstWord(p) * 64);
+    uint64_t b = std::min(last, PageFirstWord(p) * 64 + PageBits(p) - 1);
+    bool any = false;
+    ForWords(a, b, [this, &any](uint64_t i, uint64_t m) { any = any || (w_[i] & m) != 0; });
+    if (any) return true;
+  }
+  return false;
 }
 
 void Bitmap::SetAll() {
   if (words_ == 0) return;
-  std::memset(w_, 0xff, words_ * 8);
-  w_[words_ - 1] &= TailMask();
+  for (uint64_t p = 0; p < state_.size(); p++) MakeUniform(p, kFull);
   count_ = bits_;
 }
 
 void Bitmap::ClearAll() {
   if (words_ == 0) return;
-  std::memset(w_, 0, words_ * 8);
+  for (uint64_t p = 0; p < state_.size(); p++) MakeUniform(p, kClear);
   count_ = 0;
 }
 
 bool Bitmap::NextSet(uint64_t from, uint64_t* bit) const {
   if (from >= bits_) return false;
-  uint64_t i = from >> 6;
-  uint64_t w = w_[i] & (kOnes << (from & 63));
-  while (w == 0) {
-    if (++i >= words_) return false;
-    w = w_[i];
+  for (uint64_t p = (from >> 6) / kPageWords; p < state_.size(); p++) {
+    if (state_[p] == kClear) continue;
+    uint64_t start = std::max(from, PageFirstWord(p) * 64);
+    if (state_[p] == kFull) {
+      *bit = start;
+      return true;
+    }
+    uint64_t i = start >> 6, e = PageEndWord(p);
+    uint64_t w = w_[i] & (kOnes << (start & 63));
+    for (;;) {
+      if (w) {
+        *bit = (i << 6) + static_cast<uint64_t>(__builtin_ctzll(w));
+        return *bit < bits_;
+      }
+      if (++i >= e) break;
+      w = w_[i];
+    }
   }
-  *bit = (i << 6) + static_cast<uint64_t>(__builtin_ctzll(w));
-  return *bit < bits_;
+  return false;
 }
 
 uint64_t Bitmap::RunLength(uint64_t start, uint64_t maxBits) const {
   if (start >= bits_ || maxBits == 0) return 0;
   uint64_t limit = bits_ - start < maxBits ? bits_ : start + maxBits;
-  uint64_t i = start >> 6;
-  // Look for the first clear bit at or after start, a word at a time.
-  uint64_t z = ~w_[i] & (kOnes << (start & 63));
-  while (z == 0) {
-    ++i;
-    if ((i << 6) >= limit) return limit - start;
-    z = ~w_[i];
+  uint64_t pos = start;
+  while (pos < limit) {
+    uint64_t p = (pos >> 6) / kPageWords;
+    if (state_[p] == kClear) break;
+    uint64_t pageEnd = PageEndWord(p) * 64;
+    if (state_[p] == kFull) {
+      pos = pageEnd;
+      continue;
+    }
+    // the first clear bit at or after pos in this page (bits past the device end are clear)
+    uint64_t i = pos >> 6, e = PageEndWord(p);
+    uint64_t z = ~w_[i] & (kOnes << (pos & 63));
+    while (z == 0 && ++i < e) z = ~w_[i];
+    if (z != 0) {
+      pos = (i << 6) + static_cast<uint64_t>(__builtin_ctzll(z));
+      break;
+    }
+    pos = pageEnd;
   }
-  uint64_t end = (i << 6) + static_cast<uint64_t>(__builtin_ctzll(z));
-  return (end < limit ? end : limit) - start;
+  return std::min(pos, limit) - start;
 }
 
-void Bitmap::Load(const uint8_t* bytes) {
-  for (uint64_t i = 0; i < words_; i++) w_[i] = LoadLE(bytes + i * 8);
-  if (words_) w_[words_ - 1] &= TailMask();
-  Recount();
-}
+void Bitmap::Load(const uint8_t* bytes) { LoadRange(0, bytes, words_, false); }
 
-void Bitmap::Merge(const uint8_t* bytes) {
-  for (uint64_t i = 0; i < words_; i++) w_[i] |= LoadLE(bytes + i * 8);
-  if (words_) w_[words_ - 1] &= TailMask();
-  Recount();
-}
+void Bitmap::Merge(const uint8_t* bytes) { LoadRange(0, bytes, words_, true); }
 
 void Bitmap::LoadRange(uint64_t first, const uint8_t* bytes, uint64_t count, bool merge) {
-  for (uint64_t k = 0; k < count; k++) {
-    uint64_t i = first + k;
-    uint64_t v = LoadLE(bytes + k * 8);
-    uint64_t nv = merge ? (w_[i] | v) : v;
-    if (i == words_ - 1) nv &= TailMask();
-    count_ -= static_cast<uint64_t>(__builtin_popcountll(w_[i]));
-    count_ += static_cast<uint64_t>(__builtin_popcountll(nv));
-    w_[i] = nv;
+  uint64_t k = 0;
+  while (k < count) {
+    uint64_t p = (first + k) / kPageWords;
+    uint64_t end = std::min(PageEndWord(p), first + count);
+    Materialize(p);
+    for (uint64_t i = first + k; i < end; i++, k++) {
+      uint64_t v = LoadLE(bytes + k * 8);
+      uint64_t nv = (merge ? (w_[i] | v) : v) & FullWord(i);
+      // an unchanged word is not written: loading zeros over a clear page keeps it unbacked
+      if (nv == w_[i]) continue;
+      count_ += Pop(nv);
+      count_ -= Pop(w_[i]);
+      w_[i] = nv;
+    }
+    Settle(p);
   }
 }
 
 void Bitmap::Store(uint8_t* bytes) const {
-  for (uint64_t i = 0; i < words_; i++) StoreLE(bytes + i * 8, w_[i]);
+  for (uint64_t i = 0; i < words_; i++) StoreLE(bytes + i * 8, Word(i));
 }
 
 }  // namespace tandem

@@ -1,8 +1,14 @@
 // The dirty bitmap's storage: one bit per block, 64-bit words, with a running population count
 // so "how much is out of sync" (DRBD's oos:) is O(1). No JS here; see dirty_bitmap.cc.
+//
+// Memory follows the content, not the device size: the words live in one anonymous mapping cut
+// into 4 KiB pages, and a page whose bits are all clear or all set is kept as a state byte with
+// its memory given back to the kernel. A 1 TiB device has a 32 MiB bitmap; clean, fully dirty
+// (a full sync) or being resynced front to back, it costs a few pages of RSS, not 32 MiB.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace tandem {
 
@@ -13,13 +19,16 @@ class Bitmap {
   Bitmap(const Bitmap&) = delete;
   Bitmap& operator=(const Bitmap&) = delete;
 
-  // One zeroed allocation of ceil(bits/64)*8 bytes; false when it cannot be allocated.
+  // Reserves ceil(bits/64)*8 bytes of address space, all clear; false when it cannot.
   bool Allocate(uint64_t bits);
 
   uint64_t bits() const { return bits_; }
   uint64_t words() const { return words_; }
   uint64_t count() const { return count_; }
-  const uint64_t* data() const { return w_; }
+  // Word i as stored on disk (callers check i < words()).
+  uint64_t Word(uint64_t i) const;
+  // Pages whose words are held in memory (neither all clear nor all set); for tests.
+  uint64_t MixedPages() const;
 
   // Bit ranges are inclusive [first, last] and must lie inside the map (callers check).
   void Set(uint64_t first, uint64_t last);
@@ -44,10 +53,26 @@ class Bitmap {
   void Store(uint8_t* bytes) const;
 
  private:
+  enum PageState : uint8_t { kClear = 0, kFull = 1, kMixed = 2 };
+
   uint64_t TailMask() const;
-  void Recount();
+  uint64_t FullWord(uint64_t i) const;
+  uint64_t PageFirstWord(uint64_t p) const;
+  uint64_t PageEndWord(uint64_t p) const;
+  uint64_t PageBits(uint64_t p) const;
+  uint64_t PagePop(uint64_t p) const;
+  // Gives a uniform page real words (all set for a full page) so single bits can change.
+  void Materialize(uint64_t p);
+  // Makes a page uniform: its memory goes back to the kernel (it reads as zero from then on).
+  void MakeUniform(uint64_t p, PageState s);
+  // After words of a mixed page changed: uniform again if it became all clear or all set.
+  void Settle(uint64_t p);
+  void Release();
 
   uint64_t* w_ = nullptr;
+  size_t mapBytes_ = 0;
+  // Invariant: the memory of a page that is not kMixed is all zero (or not resident).
+  std::vector<uint8_t> state_;
   uint64_t bits_ = 0;
   uint64_t words_ = 0;
   uint64_t count_ = 0;

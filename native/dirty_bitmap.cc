@@ -137,10 +137,9 @@ class DirtyBitmapWrap : public Napi::ObjectWrap<DirtyBitmapWrap> {
       return info.Env().Undefined();
     }
     Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(info.Env(), count * 8);
-    const uint64_t* w = map_.data();
     uint8_t* out = buf.Data();
     for (uint64_t i = 0; i < count; i++) {
-      uint64_t v = w[first + i];
+      uint64_t v = map_.Word(first + i);
       for (int b = 0; b < 8; b++) out[i * 8 + b] = static_cast<uint8_t>(v >> (8 * b));
     }
     return buf;
@@ -205,6 +204,8 @@ class DirtyBitmapWrap : public Napi::ObjectWrap<DirtyBitmapWrap> {
     o.Set("totalBits", Napi::Number::New(env, static_cast<double>(map_.bits())));
     o.Set("granularity", Napi::Number::New(env, static_cast<double>(1ull << shift_)));
     o.Set("byteLength", Napi::Number::New(env, static_cast<double>(map_.words() * 8)));
+    // 4 KiB pages of the bitmap held in memory (the others are all clear or all set)
+    o.Set("mixedPages", Napi::Number::New(env, static_cast<double>(map_.MixedPages())));
     return o;
   }
 

@@ -1,14 +1,18 @@
 // The wire frame of the peer link:
 //   [magic u32 'TNDM'][header length u32][payload length u32] [msgpack header] [raw payload]
+// except `data` frames, the one message per application write, whose header has a fixed binary
+// layout (data-frame.ts) under the magic 'TNDD'.
 // Block data never goes through msgpack: the encoder hands the payload Buffer to the socket as its
 // own chunk and the decoder slices it out of the received chunk (a copy only when the payload is
 // split across TCP reads). Bad input becomes a `MalformedFrame` value, never an exception.
 import { Packr } from 'msgpackr';
-import type { PeerMessage } from './messages.js';
+import type { DataMsg, PeerMessage } from './messages.js';
 import { checkHeader, payloadRule } from './message-schema.js';
 import { allocPayload } from '../storage/bulk-buffer.js';
+import { DATA_HEADER_BYTES, decodeDataHeader, encodeDataHeader } from './data-frame.js';
 
 export const FRAME_MAGIC = 0x544e444d; // 'TNDM'
+export const DATA_FRAME_MAGIC = 0x544e4444; // 'TNDD'
 export const PREFIX_BYTES = 12;
 export const MAX_HEADER_BYTES = 64 * 1024;
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
@@ -40,6 +44,7 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
  * payload Buffer itself (not copied). Write them with one cork/uncork or writev.
  */
 export function encodeFrame(msg: PeerMessage, limits: FrameLimits = DEFAULT_FRAME_LIMITS): Buffer[] {
+  if (msg.type === 'data') return encodeDataFrame(msg, limits);
   let payload: Buffer | undefined;
   let header: Buffer;
   if ('payload' in msg) {
@@ -65,6 +70,20 @@ export function encodeFrame(msg: PeerMessage, limits: FrameLimits = DEFAULT_FRAM
   return payload !== undefined && payloadLen > 0 ? [head, payload] : [head];
 }
 
+function encodeDataFrame(msg: DataMsg, limits: FrameLimits): Buffer[] {
+  const payload = msg.kind === 'write' ? msg.payload : undefined;
+  const payloadLen = payload?.length ?? 0;
+  if (payloadLen > limits.maxPayloadBytes) {
+    throw new FrameTooLargeError(`data payload is ${payloadLen} bytes, limit ${limits.maxPayloadBytes}`);
+  }
+  const head = Buffer.allocUnsafe(PREFIX_BYTES + DATA_HEADER_BYTES);
+  head.writeUInt32BE(DATA_FRAME_MAGIC, 0);
+  head.writeUInt32BE(DATA_HEADER_BYTES, 4);
+  head.writeUInt32BE(payloadLen, 8);
+  encodeDataHeader(msg, head, PREFIX_BYTES);
+  return payload !== undefined && payloadLen > 0 ? [head, payload] : [head];
+}
+
 /** Total bytes of an encoded frame, for counters and tests. */
 export function frameLength(chunks: readonly Buffer[]): number {
   let n = 0;
@@ -83,6 +102,8 @@ export class FrameDecoder {
   private available = 0;
   private headerLen = -1; // -1: waiting for a prefix
   private payloadLen = 0;
+  /** the frame being read has a binary data header (DATA_FRAME_MAGIC) */
+  private dataFrame = false;
   private failure: MalformedFrame | null = null;
 
   constructor(private readonly limits: FrameLimits = DEFAULT_FRAME_LIMITS) {}
@@ -111,7 +132,7 @@ export class FrameDecoder {
       const headerBuf = this.take(this.headerLen);
       const payload = this.take(this.payloadLen);
       this.headerLen = -1;
-      const decoded = decodeBody(headerBuf, payload);
+      const decoded = this.dataFrame ? decodeDataHeader(headerBuf, payload) : decodeBody(headerBuf, payload);
       if (!('type' in decoded)) return this.fail(decoded.reason);
       emit(decoded);
     }
@@ -132,7 +153,9 @@ export class FrameDecoder {
     const headerLen = view.readUInt32BE(at + 4);
     const payloadLen = view.readUInt32BE(at + 8);
     if (view === first) this.skip(PREFIX_BYTES);
-    if (magic !== FRAME_MAGIC) return `bad magic 0x${magic.toString(16).padStart(8, '0')}`;
+    if (magic !== FRAME_MAGIC && magic !== DATA_FRAME_MAGIC) return `bad magic 0x${magic.toString(16).padStart(8, '0')}`;
+    this.dataFrame = magic === DATA_FRAME_MAGIC;
+    if (this.dataFrame && headerLen !== DATA_HEADER_BYTES) return `data header length ${headerLen}, not ${DATA_HEADER_BYTES}`;
     if (headerLen === 0) return 'empty header';
     if (headerLen > this.limits.maxHeaderBytes) return `header length ${headerLen} exceeds ${this.limits.maxHeaderBytes}`;
     if (payloadLen > this.limits.maxPayloadBytes) return `payload length ${payloadLen} exceeds ${this.limits.maxPayloadBytes}`;
@@ -184,6 +207,7 @@ function decodeBody(headerBuf: Buffer, payload: Buffer): PeerMessage | Malformed
   const checked = checkHeader(raw);
   if (!checked.ok) return { kind: 'malformed', reason: checked.reason };
   const msg = checked.message;
+  if (msg.type === 'data') return { kind: 'malformed', reason: 'data travels in TNDD frames, not as msgpack' };
   const rule = payloadRule(msg.type);
   const carries = rule === 'required' || (rule === 'write-only' && msg.kind === 'write');
   if (!carries) {
@@ -191,7 +215,7 @@ function decodeBody(headerBuf: Buffer, payload: Buffer): PeerMessage | Malformed
     return msg as unknown as PeerMessage;
   }
   // The length field decides how many bytes land on disk: it must describe the payload exactly.
-  if ((msg.type === 'data' || msg.type === 'resync-data') && msg.length !== payload.length) {
+  if (msg.type === 'resync-data' && msg.length !== payload.length) {
     return { kind: 'malformed', reason: `${msg.type} says length ${String(msg.length)} but carries ${payload.length} bytes` };
   }
   msg.payload = payload;

@@ -24,6 +24,8 @@ export interface LostCause {
 
 /** How long a closed socket may take to flush its last frames before it is destroyed. */
 const LINGER_MS = 2000;
+/** keeps a write-acks header far below the frame's header limit (a seq is at most 9 bytes) */
+const MAX_ACKS_PER_FRAME = 2048;
 
 export class FramedSocket {
   bytesSent = 0;
@@ -39,6 +41,8 @@ export class FramedSocket {
   private readonly drainListeners = new Set<() => void>();
   private ended: LostCause | null = null;
   private corked = false;
+  /** successful write-acks queued in this tick, sent before any later message and at uncork */
+  private acks: number[] = [];
   private lastError: Error | null = null;
 
   constructor(
@@ -98,12 +102,35 @@ export class FramedSocket {
    */
   send(msg: PeerMessage): void {
     if (this.ended) return;
+    this.corkForTick();
+    if (this.acks.length > 0) this.flushAcks();
+    this.write(msg);
+  }
+
+  /** A write-ack; successful ones of the same tick are joined into one write-acks frame. */
+  sendWriteAck(seq: number, ok: boolean): void {
+    if (this.ended) return;
+    if (!ok) return this.send({ type: 'write-ack', seq, ok });
+    this.corkForTick();
+    this.acks.push(seq);
+    if (this.acks.length >= MAX_ACKS_PER_FRAME) this.flushAcks();
+  }
+
+  private corkForTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(this.uncork);
+  }
+
+  private flushAcks(): void {
+    const seqs = this.acks;
+    this.acks = [];
+    this.write(seqs.length === 1 ? { type: 'write-ack', seq: seqs[0]!, ok: true } : { type: 'write-acks', seqs });
+  }
+
+  private write(msg: PeerMessage): void {
     const chunks = encodeFrame(msg);
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
     for (const c of chunks) {
       this.socket.write(c);
       this.bytesSent += c.length;
@@ -123,6 +150,7 @@ export class FramedSocket {
 
   private readonly uncork = (): void => {
     this.corked = false;
+    if (this.acks.length > 0 && !this.ended) this.flushAcks();
     if (!this.socket.destroyed) this.socket.uncork();
   };
 
@@ -161,6 +189,7 @@ export class FramedSocket {
       s.destroy();
     } else {
       try {
+        if (this.acks.length > 0) this.flushAcks();
         for (const m of farewell) {
           for (const c of encodeFrame(m)) s.write(c);
         }

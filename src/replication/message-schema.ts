@@ -4,7 +4,7 @@
 // prototypes into the daemon.
 import type { PeerMessage, PeerMessageType } from './messages.js';
 
-type Primitive = 'uint' | 'u32' | 'string' | 'bool' | 'bytes' | 'uuids' | 'strings';
+type Primitive = 'uint' | 'u32' | 'string' | 'bool' | 'bytes' | 'uuids' | 'strings' | 'uints';
 type FieldSpec = Primitive | { readonly oneOf: readonly string[] } | { readonly optional: Primitive };
 
 /** 'none': the frame must carry no payload; 'required': it must; 'write-only': only data frames of kind 'write' */
@@ -50,6 +50,7 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
   },
   'recv-ack': { fields: { seq: 'uint' }, payload: 'none' },
   'write-ack': { fields: { seq: 'uint', ok: 'bool' }, payload: 'none' },
+  'write-acks': { fields: { seqs: 'uints' }, payload: 'none' },
   flush: { fields: { seq: 'uint' }, payload: 'none' },
   'flush-ack': { fields: { seq: 'uint', ok: 'bool' }, payload: 'none' },
   'out-of-sync': { fields: { offset: 'uint', length: 'uint' }, payload: 'none' },
@@ -89,6 +90,7 @@ function checkPrimitive(kind: Primitive, v: unknown): boolean {
     case 'bool': return typeof v === 'boolean';
     case 'bytes': return Buffer.isBuffer(v);
     case 'strings': return Array.isArray(v) && v.every((s) => typeof s === 'string');
+    case 'uints': return Array.isArray(v) && v.every((n) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0);
     case 'uuids':
       return isRecord(v) && typeof v.current === 'string' && typeof v.bitmap === 'string' &&
         Array.isArray(v.history) && v.history.length === 2 && v.history.every((s) => typeof s === 'string');
@@ -102,6 +104,7 @@ function copyValue(kind: Primitive, v: unknown): unknown {
     return { current: u.current, bitmap: u.bitmap, history: [u.history[0], u.history[1]] };
   }
   if (kind === 'strings') return [...(v as string[])];
+  if (kind === 'uints') return [...(v as number[])];
   return v;
 }
 

@@ -3,7 +3,8 @@
 // for messages that carry block data, the raw bytes as a separate chunk: large payloads are
 // never wrapped inside an encoded object (that would copy them; see PERFORMANCE.md).
 
-export const PROTOCOL_VERSION = 1;
+/** 2: write-acks (several protocol C acks in one frame) */
+export const PROTOCOL_VERSION = 2;
 
 import type { DiskState, Role } from './drbd-states.js';
 export type { DiskState, Role } from './drbd-states.js';
@@ -74,6 +75,8 @@ export interface DataMsg {
 export interface RecvAckMsg { type: 'recv-ack'; seq: number }
 /** protocol C: the data is on the peer's disk; `ok` false means the peer's disk failed */
 export interface WriteAckMsg { type: 'write-ack'; seq: number; ok: boolean }
+/** several successful write-acks in one frame, in the order the writes completed */
+export interface WriteAcksMsg { type: 'write-acks'; seqs: number[] }
 /** a FLUSH from the client: the peer flushes its disk and acks */
 export interface FlushMsg { type: 'flush'; seq: number }
 export interface FlushAckMsg { type: 'flush-ack'; seq: number; ok: boolean }
@@ -101,7 +104,7 @@ export type PeerMessage =
   | HelloMsg | AuthChallengeMsg | AuthResponseMsg | AuthResultMsg | ParamsMsg
   | PingMsg | PingAckMsg
   | StateMsg | UuidsMsg | SyncUuidMsg | SyncPlanMsg | BitmapMsg
-  | DataMsg | RecvAckMsg | WriteAckMsg | FlushMsg | FlushAckMsg | OutOfSyncMsg
+  | DataMsg | RecvAckMsg | WriteAckMsg | WriteAcksMsg | FlushMsg | FlushAckMsg | OutOfSyncMsg
   | ResyncRequestMsg | ResyncDataMsg | ChecksumRequestMsg | ChecksumReplyMsg | ResyncDoneMsg
   | DisconnectMsg
   | ReadRequestMsg | ReadReplyMsg;

@@ -46,6 +46,15 @@ export class PeerConnection {
     this.framed.send(msg);
   }
 
+  /**
+   * A protocol C acknowledgement. Successful ones sent in the same tick leave as one `write-acks`
+   * frame (one header to encode and decode instead of one per 4 KiB write); order with every
+   * other message is kept.
+   */
+  sendWriteAck(seq: number, ok: boolean): void {
+    this.framed.sendWriteAck(seq, ok);
+  }
+
   /** Adds a handler; any messages received before the first handler are delivered to it at once. */
   onMessage(handler: MessageHandler): () => void {
     this.handlers.push(handler);

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { BlockDevice, StorageError, type FaultSpec } from '../storage/block-device.js';
 import { crc32c } from '../storage/checksum.js';
-import { WriteCoalescer } from '../storage/write-coalescer.js';
+import { BULK_WRITE_BYTES, WriteCoalescer } from '../storage/write-coalescer.js';
 import type { ResolvedResource } from '../config/index.js';
 import type { NbdBackend } from '../nbd/server.js';
 import type { DataMsg, DiskState, ParamsMsg, PeerMessage, ReadReplyMsg, ReadRequestMsg, Role, WireUuids } from './messages.js';
@@ -567,6 +567,13 @@ export class Resource implements NbdBackend {
         this.counters.pe = this.pending.size;
         return;
       }
+      case 'write-acks': {
+        for (const seq of msg.seqs) {
+          if (!this.pending.writeAck(seq, true)) this.log.warn({ seq }, 'write-ack for unknown request dropped');
+        }
+        this.counters.pe = this.pending.size;
+        return;
+      }
       case 'flush':
         return void this.applyPeerFlush(conn, msg.seq);
       case 'flush-ack': {
@@ -807,7 +814,9 @@ export class Resource implements NbdBackend {
     const hold = this.lock.acquire(offset, payload.length);
     const release = typeof hold === 'function' ? hold : await hold;
     try {
-      await dev.writeBulk(offset, payload);
+      // large runs below the page cache; the scattered small runs of a bitmap resync are batched
+      if (payload.length >= BULK_WRITE_BYTES) await dev.writeBulk(offset, payload);
+      else await this.writer(dev).write(offset, payload);
       md.bitmap.clearRange(offset, payload.length);
       this.counters.nr += payload.length / 1024;
       this.counters.dw += payload.length / 1024;
@@ -834,7 +843,8 @@ export class Resource implements NbdBackend {
     const hold = this.lock.acquire(offset, length);
     const release = typeof hold === 'function' ? hold : await hold;
     try {
-      const data = await dev.read(offset, length);
+      // a bitmap resync asks for many scattered 4 KiB runs: a cached one is read on this thread
+      const data = (length <= dev.inlineLimit ? readIfCached(dev, offset, length) : null) ?? (await dev.read(offset, length));
       if (this.conn !== conn) return;
       conn.send({ type: 'resync-data', offset, length, payload: data });
       md.bitmap.clearRange(offset, length);
@@ -958,12 +968,12 @@ export class Resource implements NbdBackend {
     const md = this.md;
     if (this.cfg.protocol === 'B') conn.send({ type: 'recv-ack', seq: m.seq });
     if (!dev || !md) {
-      conn.send({ type: 'write-ack', seq: m.seq, ok: false });
+      conn.sendWriteAck(m.seq, false);
       return;
     }
     if (m.offset < 0 || m.length < 0 || m.offset + m.length > md.usableSize || (m.kind === 'write' && (!m.payload || m.payload.length !== m.length))) {
       this.log.warn({ offset: m.offset, length: m.length }, 'invalid data message from peer dropped');
-      conn.send({ type: 'write-ack', seq: m.seq, ok: false });
+      conn.sendWriteAck(m.seq, false);
       return;
     }
     // acquired synchronously in arrival order: overlapping writes land in the Primary's order
@@ -977,7 +987,7 @@ export class Resource implements NbdBackend {
         this.counters.nr += m.length / 1024;
         this.counters.dw += m.length / 1024;
       }
-      conn.send({ type: 'write-ack', seq: m.seq, ok: err === null });
+      conn.sendWriteAck(m.seq, err === null);
       return;
     }
     return this.applyPeerWriteHeld(conn, m, dev, md, hold);
@@ -1009,7 +1019,7 @@ export class Resource implements NbdBackend {
     } finally {
       release();
     }
-    if (this.conn === conn) conn.send({ type: 'write-ack', seq: m.seq, ok });
+    if (this.conn === conn) conn.sendWriteAck(m.seq, ok);
   }
 
   private async applyPeerFlush(conn: PeerConnection, seq: number): Promise<void> {

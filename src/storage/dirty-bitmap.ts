@@ -60,6 +60,14 @@ export class DirtyBitmap {
     return this.#map.testRange(offset, length);
   }
 
+  /**
+   * 4 KiB pages of the bitmap held in memory. Pages that are all clean or all dirty cost none, so
+   * a clean, fully dirty or front-to-back resyncing 1 TiB device holds a few pages, not 32 MiB.
+   */
+  residentPages(): number {
+    return this.#map.info().mixedPages;
+  }
+
   /** Number of dirty blocks (DRBD's oos: is count() * granularity / 1024 KiB, less a partial tail). */
   count(): number {
     return this.#map.count();

@@ -51,7 +51,7 @@ export interface NativeDirtyBitmap {
   merge(buf: Uint8Array): void;
   setAll(): void;
   clearAll(): void;
-  info(): { totalBits: number; granularity: number; byteLength: number };
+  info(): { totalBits: number; granularity: number; byteLength: number; mixedPages: number };
 }
 
 export interface NativeAddon {

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../../src/replication/frame-codec.js';
-import type { PeerMessage } from '../../src/replication/messages.js';
+import { PROTOCOL_VERSION, type PeerMessage } from '../../src/replication/messages.js';
 import { Cmd, Opt, encodeClientFlags, encodeInfoRequest, encodeOption, encodeRequestHeader } from '../../src/nbd/protocol.js';
 import { computeLayout } from '../../src/storage/metadata-layout.js';
 import { Pair, disksEqual, waitFor, type Node } from '../helpers/two-nodes.js';
@@ -82,8 +82,8 @@ function split(b: Buffer, step: number): Buffer[] {
 const uuids = { current: '0123456789abcdef', bitmap: '0', history: ['1', '2'] as [string, string] };
 /** What a peer might say, in the order it might say it; mutated below. */
 const PEER_MESSAGES: PeerMessage[] = [
-  { type: 'hello', version: 1, resource: 'r0', node: 'node1', nonce: 'abcdef0123456789', auth: 'sha1' },
-  { type: 'hello', version: 1, resource: 'r0', node: 'node1', nonce: 'abcdef0123456789' },
+  { type: 'hello', version: PROTOCOL_VERSION, resource: 'r0', node: 'node1', nonce: 'abcdef0123456789', auth: 'sha1' },
+  { type: 'hello', version: PROTOCOL_VERSION, resource: 'r0', node: 'node1', nonce: 'abcdef0123456789' },
   { type: 'auth-response', response: Buffer.alloc(20, 9) },
   { type: 'params', protocol: 'C', usableSize: 1 << 30, uuids, flags: ['consistent'], dirtyBits: 0, role: 'Primary', disk: 'UpToDate', discardMyData: true },
   { type: 'data', seq: 1, offset: 0, length: 4096, kind: 'write', fua: true, payload: Buffer.alloc(4096, 0xee) },
@@ -165,7 +165,7 @@ describe('a stranger on the replication port', () => {
     await waitFor(() => p.node2.logs.split('\n').some((l) => l.includes(remote) && l.includes('connection attempt ended')), 10_000, 'node2 to end the stranger\'s attempt');
     return p.node2.logs.split('\n').filter((l) => l.includes(remote)).join('\n');
   }
-  const hello = { type: 'hello', version: 1, resource: 'r0', node: 'node1', nonce: '0123456789abcdef' } as const;
+  const hello = { type: 'hello', version: PROTOCOL_VERSION, resource: 'r0', node: 'node1', nonce: '0123456789abcdef' } as const;
 
   it('a hello with the wrong node or resource name is refused and the established link is untouched', async () => {
     const p = (pair = await Pair.create({ sizeMiB: 8, net: SECRET }));

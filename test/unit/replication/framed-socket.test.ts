@@ -51,6 +51,33 @@ describe('FramedSocket', () => {
     expect(rx.bytesReceived).toBe(tx.bytesSent);
   });
 
+  it('joins the successful write-acks of one tick into write-acks frames, in order with everything else', async () => {
+    const [c, s] = await socketPair();
+    const tx = new FramedSocket(c, silentLogger, {});
+    const rx = new FramedSocket(s, silentLogger, {});
+    const got: PeerMessage[] = [];
+    rx.setReceiver((m) => got.push(m));
+    tx.sendWriteAck(1, true);
+    tx.sendWriteAck(2, true);
+    tx.sendWriteAck(3, false); // a failure goes alone, after the acks before it
+    tx.sendWriteAck(4, true);
+    tx.send({ type: 'flush-ack', seq: 5, ok: true }); // never overtakes an ack queued before it
+    tx.sendWriteAck(6, true);
+    tx.sendWriteAck(7, true);
+    await until(() => got.length === 5);
+    expect(got).toEqual([
+      { type: 'write-acks', seqs: [1, 2] },
+      { type: 'write-ack', seq: 3, ok: false },
+      { type: 'write-ack', seq: 4, ok: true },
+      { type: 'flush-ack', seq: 5, ok: true },
+      { type: 'write-acks', seqs: [6, 7] },
+    ]);
+    // a later tick starts a new frame
+    tx.sendWriteAck(8, true);
+    await until(() => got.length === 6);
+    expect(got[5]).toEqual({ type: 'write-ack', seq: 8, ok: true });
+  });
+
   it('reports the end once, with the peer\'s EOF as peer-closed', async () => {
     const [c, s] = await socketPair();
     const a = new FramedSocket(c, silentLogger, {});

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Handshake, type HandshakeOutcome, type HandshakeSetup, type HandshakeStep } from '../../../src/replication/handshake.js';
 import { challengeResponse, resolveAuth, type ResolvedAuth } from '../../../src/replication/auth.js';
 import { decodeChunks, encodeFrame } from '../../../src/replication/frame-codec.js';
-import type { PeerMessage } from '../../../src/replication/messages.js';
+import { PROTOCOL_VERSION, type PeerMessage } from '../../../src/replication/messages.js';
 
 function auth(alg: string, secret: string): ResolvedAuth {
   const r = resolveAuth({ alg, secret });
@@ -95,7 +95,7 @@ describe('peer handshake: who connects to whom', () => {
 
 describe('peer handshake: refusals (drop the connection, keep trying)', () => {
   it.each([
-    ['protocol version', { version: 2 }, /incompatible protocol: peer speaks version 2, this node 1/],
+    ['protocol version', { version: 1 }, /incompatible protocol: peer speaks version 1, this node 2/],
     ['resource name', { resource: 'r1' }, /peer serves resource 'r1', not 'r0'/],
     ['node name', { selfNode: 'mallory' }, /peer calls itself 'mallory', expected 'alice'/],
   ])('%s mismatch is refused with a clear reason', (_n, over, reason) => {
@@ -154,7 +154,7 @@ describe('peer handshake: cram-hmac authentication', () => {
 
   function deciderInAuth(): { hs: Handshake; hello: PeerMessage } {
     const hs = new Handshake(setup('bob', 'alice', false, { auth: good }));
-    const hello: PeerMessage = { type: 'hello', version: 1, resource: 'r0', node: 'alice', nonce: 'n1', auth: 'sha256' };
+    const hello: PeerMessage = { type: 'hello', version: PROTOCOL_VERSION, resource: 'r0', node: 'alice', nonce: 'n1', auth: 'sha256' };
     expect(hs.receive(hello).outcome.kind).toBe('claim');
     expect(types({ sent: hs.claim().send, outcome: { kind: 'pending' } })).toEqual(['hello', 'auth-challenge']);
     return { hs, hello };
@@ -184,7 +184,7 @@ describe('peer handshake: cram-hmac authentication', () => {
   it.each<[string, PeerMessage]>([
     ['data before authentication', { type: 'data', seq: 1, offset: 0, length: 0, kind: 'trim', fua: false }],
     ['an auth-result before we answered', { type: 'auth-result', ok: true }],
-    ['a second hello', { type: 'hello', version: 1, resource: 'r0', node: 'alice', nonce: 'n2', auth: 'sha256' }],
+    ['a second hello', { type: 'hello', version: PROTOCOL_VERSION, resource: 'r0', node: 'alice', nonce: 'n2', auth: 'sha256' }],
     ['params before authentication', {
       type: 'params', protocol: 'C', usableSize: 0, uuids: { current: '0', bitmap: '0', history: ['0', '0'] },
       flags: [], dirtyBits: 0, role: 'Secondary', disk: 'UpToDate', discardMyData: false,

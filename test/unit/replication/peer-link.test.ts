@@ -7,7 +7,7 @@ import { PeerLink, PeerLinkConfigError, PeerLinkListenError, type LinkState, typ
 import type { PeerConnection } from '../../../src/replication/peer-connection.js';
 import type { LostCause } from '../../../src/replication/framed-socket.js';
 import type { LinkLogger } from '../../../src/replication/link-logger.js';
-import type { PeerMessage } from '../../../src/replication/messages.js';
+import { PROTOCOL_VERSION, type PeerMessage } from '../../../src/replication/messages.js';
 import { encodeFrame } from '../../../src/replication/frame-codec.js';
 
 interface LogEntry {
@@ -344,7 +344,7 @@ describe('PeerLink: stray connections', () => {
     const stray = await raw(a.link.listenPort!);
     stray.on('error', () => {});
     // alice < bob, so a stray claiming to be bob is the decider and speaks first.
-    for (const c of encodeFrame({ type: 'hello', version: 1, resource: 'www', node: 'bob', nonce: 'x' })) stray.write(c);
+    for (const c of encodeFrame({ type: 'hello', version: PROTOCOL_VERSION, resource: 'www', node: 'bob', nonce: 'x' })) stray.write(c);
     await closed(stray);
     expect(a.refused).toEqual(["peer serves resource 'www', not 'r0'"]);
 

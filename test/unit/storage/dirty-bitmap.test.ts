@@ -42,20 +42,31 @@ type Cmd =
   | { t: 'count' | 'roundtrip' | 'setAll' | 'clearAll' }
   | { t: 'merge'; bits: number[] };
 
+// fc.double spreads over the float encoding, so nearly all its values in [0, 1] are tiny and every
+// range would start at block 0: fractions are drawn as integers instead.
+const frac = (max = 1): fc.Arbitrary<number> => fc.integer({ min: 0, max: 1_000_000 }).map((x) => (x / 1_000_000) * max);
+
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 20, arbitrary: fc.record({ t: fc.constantFrom('set' as const, 'clear' as const, 'test' as const), a: fc.double({ min: 0, max: 1, noNaN: true }), b: fc.double({ min: 0, max: 1, noNaN: true }) }) },
-  { weight: 15, arbitrary: fc.record({ t: fc.constant('next' as const), a: fc.double({ min: 0, max: 1.05, noNaN: true }), m: fc.integer({ min: 1, max: 80 }) }) },
+  { weight: 20, arbitrary: fc.record({ t: fc.constantFrom('set' as const, 'clear' as const, 'test' as const), a: frac(), b: frac() }) },
+  { weight: 15, arbitrary: fc.record({ t: fc.constant('next' as const), a: frac(1.05), m: fc.integer({ min: 1, max: 80 }) }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constantFrom('count' as const, 'roundtrip' as const) }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('merge' as const), bits: fc.array(fc.nat(400), { maxLength: 20 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constantFrom('setAll' as const, 'clearAll' as const) }) },
 );
 
-describe('DirtyBitmap against a Set model', () => {
+/** 32768 blocks per 4 KiB page of the native bitmap (all-clear and all-set pages are not stored) */
+const PAGE_BITS = 4096 * 8;
+
+describe.each([
+  { name: 'a few words', maxBlocks: 300, runs: 300 },
+  // several of the native map's pages, so whole pages go uniform and come back
+  { name: 'several 4 KiB pages', maxBlocks: 3 * PAGE_BITS + 1000, runs: 60 },
+])('DirtyBitmap against a Set model ($name)', ({ maxBlocks, runs }) => {
   it('agrees on random sequences of set/clear/test/count/nextDirtyRun/toBuffer+loadBuffer/merge', () => {
     fc.assert(
       fc.property(
         fc.constantFrom(512, 4096),
-        fc.integer({ min: 0, max: 300 }), // whole blocks: enough to span several 64-bit words
+        fc.integer({ min: 0, max: maxBlocks }), // whole blocks: enough to span several 64-bit words
         fc.nat(4095), // a partial last block, sometimes
         fc.array(cmd, { maxLength: 60 }),
         (g, blocks, tail, cmds) => {
@@ -69,7 +80,8 @@ describe('DirtyBitmap against a Set model', () => {
               case 'clear':
               case 'test': {
                 const off = Math.floor(c.a * size);
-                const len = Math.floor(c.b * (size - off));
+                // b < 0.5: a short range of up to ~1.5 pages of blocks, else a share of the rest
+                const len = c.b < 0.5 ? Math.min(size - off, Math.floor(c.b * 3 * PAGE_BITS) * g) : Math.floor(c.b * (size - off));
                 if (c.t === 'set') {
                   bm.setRange(off, len);
                   for (const b of m.touched(off, len)) m.dirty.add(b);
@@ -102,6 +114,7 @@ describe('DirtyBitmap against a Set model', () => {
               case 'merge': {
                 const other = new Model(size, g);
                 for (const b of c.bits) if (b < m.blocks) other.dirty.add(b);
+                for (const b of c.bits) if (m.blocks > 0) other.dirty.add(Math.floor((b / 400) * (m.blocks - 1)));
                 bm.merge(other.bytes());
                 for (const b of other.dirty) m.dirty.add(b);
                 break;
@@ -118,9 +131,10 @@ describe('DirtyBitmap against a Set model', () => {
           }
           expect(bm.count()).toBe(m.dirty.size);
           expect(bm.toBuffer().equals(m.bytes())).toBe(true);
+          expect(bm.nextDirtyRun(0, size + g)).toEqual(m.nextRun(0, size + g));
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs },
     );
   });
 });
@@ -137,6 +151,31 @@ describe('DirtyBitmap', () => {
     expect(bm.nextDirtyRun(1, 1 << 20)).toEqual({ offset: 0, length: 4096 }); // the block holding offset 1
     expect(bm.nextDirtyRun(4096, 1 << 20)).toEqual({ offset: 2 ** 40 - 4096, length: 4096 });
     expect(bm.toBuffer().length).toBe(32 * 1024 * 1024);
+  });
+
+  it('memory follows the content: clean, fully dirty and resynced-in-order 1 TiB maps hold almost no pages', () => {
+    const bm = new DirtyBitmap(2 ** 40);
+    const rss0 = process.memoryUsage().rss;
+    bm.setAll();
+    expect(bm.residentPages()).toBe(0);
+    expect(bm.count()).toBe(2 ** 28);
+    // a full resync clears front to back, 1 MiB at a time: only the page being cleared is held
+    let maxPages = 0;
+    for (let off = 0; off < 2 ** 31; off += 1 << 20) {
+      bm.clearRange(off, 1 << 20);
+      maxPages = Math.max(maxPages, bm.residentPages());
+    }
+    expect(maxPages).toBe(1);
+    expect(bm.residentPages()).toBe(0);
+    expect(bm.count()).toBe(2 ** 28 - 2 ** 31 / 4096);
+    expect(bm.nextDirtyRun(0, 1 << 20)).toEqual({ offset: 2 ** 31, length: 1 << 20 });
+    // scattered writes while disconnected hold only the pages they touch
+    bm.clearAll();
+    for (let i = 0; i < 100; i++) bm.setRange(i * 2 ** 32, 4096);
+    expect(bm.residentPages()).toBe(100);
+    expect(bm.count()).toBe(100);
+    // the whole walk never came near the 32 MiB a flat map would have touched
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(8 * 1024 * 1024);
   });
 
   it('setAll counts every bit and keeps the serialised tail clean', () => {
