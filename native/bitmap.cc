@@ -277,6 +277,101 @@ void Bitmap::LoadRange(uint64_t first, const uint8_t* bytes, uint64_t count, boo
   }
 }
 
+void Bitmap::StoreRange(uint64_t first, uint64_t count, uint8_t* bytes) const {
+  for (uint64_t k = 0; k < count; k++) StoreLE(bytes + k * 8, Word(first + k));
+}
+
+namespace {
+
+enum RunKind : uint8_t { kRunClear = 0, kRunFull = 1, kRunLiteral = 2 };
+
+// Appends runs, merging a run into the previous one of the same kind.
+class RunWriter {
+ public:
+  explicit RunWriter(std::vector<uint8_t>* out) : out_(out) {}
+  void Add(uint8_t kind, uint64_t n, uint64_t literal = 0) {
+    while (n > 0) {
+      if (kind != kind_ || count_ == UINT32_MAX) Start(kind);
+      uint64_t take = std::min<uint64_t>(n, UINT32_MAX - count_);
+      if (kind == kRunLiteral) {
+        uint8_t b[8];
+        StoreLE(b, literal);
+        out_->insert(out_->end(), b, b + 8);
+      }
+      count_ += static_cast<uint32_t>(take);
+      n -= take;
+      Patch();
+    }
+  }
+
+ private:
+  void Start(uint8_t kind) {
+    kind_ = kind;
+    count_ = 0;
+    at_ = out_->size();
+    out_->push_back(kind);
+    out_->insert(out_->end(), 4, 0);
+  }
+  void Patch() {
+    for (int b = 0; b < 4; b++) (*out_)[at_ + 1 + b] = static_cast<uint8_t>(count_ >> (8 * b));
+  }
+  std::vector<uint8_t>* out_;
+  uint8_t kind_ = 0xff;
+  uint32_t count_ = 0;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+void Bitmap::EncodeRange(uint64_t first, uint64_t count, std::vector<uint8_t>* out) const {
+  RunWriter runs(out);
+  uint64_t i = first, end = first + count;
+  while (i < end) {
+    uint64_t p = i / kPageWords;
+    if (state_[p] != kMixed) {
+      uint64_t stop = std::min(end, PageEndWord(p));
+      runs.Add(state_[p] == kClear ? kRunClear : kRunFull, stop - i);
+      i = stop;
+      continue;
+    }
+    uint64_t w = w_[i];
+    if (w == 0) runs.Add(kRunClear, 1);
+    else if (w == FullWord(i)) runs.Add(kRunFull, 1);
+    else runs.Add(kRunLiteral, 1, w);
+    i++;
+  }
+}
+
+bool Bitmap::DecodeRange(uint64_t first, const uint8_t* data, size_t len, bool merge,
+                         uint64_t* words, const char** err) {
+  uint64_t w = first;
+  size_t pos = 0;
+  while (pos < len) {
+    if (len - pos < 5) return *err = "truncated run header", false;
+    uint8_t kind = data[pos];
+    uint64_t n = 0;
+    for (int b = 0; b < 4; b++) n |= static_cast<uint64_t>(data[pos + 1 + b]) << (8 * b);
+    pos += 5;
+    if (n == 0) return *err = "empty run", false;
+    if (w > words_ || n > words_ - w) return *err = "runs past the end of the bitmap", false;
+    uint64_t a = w * 64, b = std::min(bits_, (w + n) * 64) - 1;
+    if (kind == kRunClear) {
+      if (!merge) Clear(a, b);
+    } else if (kind == kRunFull) {
+      Set(a, b);
+    } else if (kind == kRunLiteral) {
+      if ((len - pos) / 8 < n) return *err = "truncated literal words", false;
+      LoadRange(w, data + pos, n, merge);
+      pos += n * 8;
+    } else {
+      return *err = "unknown run kind", false;
+    }
+    w += n;
+  }
+  *words = w - first;
+  return true;
+}
+
 void Bitmap::Store(uint8_t* bytes) const {
   for (uint64_t i = 0; i < words_; i++) StoreLE(bytes + i * 8, Word(i));
 }

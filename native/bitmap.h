@@ -51,6 +51,18 @@ class Bitmap {
   void LoadRange(uint64_t first, const uint8_t* bytes, uint64_t count, bool merge);
   // Writes words()*8 little-endian bytes.
   void Store(uint8_t* bytes) const;
+  // Words [first, first + count) as little-endian bytes (callers check the range).
+  void StoreRange(uint64_t first, uint64_t count, uint8_t* bytes) const;
+
+  // Run-length form of words [first, first + count) for the peer link (DRBD compresses its
+  // bitmap exchange the same way): records of [kind u8][words u32 LE], kind 0 = all clear, 1 = all
+  // set, 2 = that many literal little-endian words following. A clean or fully dirty 1 TiB map is
+  // a few bytes instead of 32 MiB.
+  void EncodeRange(uint64_t first, uint64_t count, std::vector<uint8_t>* out) const;
+  // Loads (or ORs, with merge) an encoded run list at word `first`. Returns false with *err set
+  // when it is malformed or runs past the end; the map is then partly updated.
+  bool DecodeRange(uint64_t first, const uint8_t* data, size_t len, bool merge, uint64_t* words,
+                   const char** err);
 
  private:
   enum PageState : uint8_t { kClear = 0, kFull = 1, kMixed = 2 };

@@ -24,6 +24,9 @@ class DirtyBitmapWrap : public Napi::ObjectWrap<DirtyBitmapWrap> {
             InstanceMethod<&DirtyBitmapWrap::ToBuffer>("toBuffer"),
             InstanceMethod<&DirtyBitmapWrap::ToBufferRange>("toBufferRange"),
             InstanceMethod<&DirtyBitmapWrap::LoadRange>("loadRange"),
+            InstanceMethod<&DirtyBitmapWrap::StoreRange>("storeRange"),
+            InstanceMethod<&DirtyBitmapWrap::EncodeRange>("encodeRange"),
+            InstanceMethod<&DirtyBitmapWrap::DecodeRange>("decodeRange"),
             InstanceMethod<&DirtyBitmapWrap::LoadBuffer>("loadBuffer"),
             InstanceMethod<&DirtyBitmapWrap::Merge>("merge"),
             InstanceMethod<&DirtyBitmapWrap::SetAll>("setAll"),
@@ -143,6 +146,60 @@ class DirtyBitmapWrap : public Napi::ObjectWrap<DirtyBitmapWrap> {
       for (int b = 0; b < 8; b++) out[i * 8 + b] = static_cast<uint8_t>(v >> (8 * b));
     }
     return buf;
+  }
+
+  bool WordRange(const Napi::CallbackInfo& info, const char* what, uint64_t first, uint64_t count) {
+    if (first > map_.words() || count > map_.words() - first) {
+      ThrowRange(info.Env(), std::string(what) + ": words " + std::to_string(first) + "+" + std::to_string(count) +
+                                 " outside a bitmap of " + std::to_string(map_.words()) + " words");
+      return false;
+    }
+    return true;
+  }
+
+  // storeRange(firstWord, buffer): fills the buffer (a multiple of 8 bytes) with words from firstWord,
+  // so a caller can reuse one buffer instead of allocating a copy per piece.
+  Napi::Value StoreRange(const Napi::CallbackInfo& info) {
+    uint64_t first;
+    if (!GetUint(info, 0, "firstWord", &first)) return info.Env().Undefined();
+    uint8_t* data;
+    size_t len;
+    if (!GetBuffer(info, 1, "buffer", &data, &len)) return info.Env().Undefined();
+    if (len % 8 != 0) {
+      ThrowRange(info.Env(), "storeRange: buffer length must be a multiple of 8");
+      return info.Env().Undefined();
+    }
+    if (WordRange(info, "storeRange", first, len / 8)) map_.StoreRange(first, len / 8, data);
+    return info.Env().Undefined();
+  }
+
+  // encodeRange(firstWord, wordCount): the run-length form (Bitmap::EncodeRange) as a Buffer.
+  Napi::Value EncodeRange(const Napi::CallbackInfo& info) {
+    uint64_t first, count;
+    if (!GetUint(info, 0, "firstWord", &first) || !GetUint(info, 1, "wordCount", &count))
+      return info.Env().Undefined();
+    if (!WordRange(info, "encodeRange", first, count)) return info.Env().Undefined();
+    std::vector<uint8_t> out;
+    map_.EncodeRange(first, count, &out);
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
+  }
+
+  // decodeRange(firstWord, buffer, merge): loads or ORs an encoded piece (peer input: a malformed
+  // one is a RangeError); returns the number of words it covered.
+  Napi::Value DecodeRange(const Napi::CallbackInfo& info) {
+    uint64_t first;
+    if (!GetUint(info, 0, "firstWord", &first)) return info.Env().Undefined();
+    uint8_t* data;
+    size_t len;
+    if (!GetBuffer(info, 1, "buffer", &data, &len)) return info.Env().Undefined();
+    bool merge = info.Length() > 2 && info[2].ToBoolean().Value();
+    uint64_t words = 0;
+    const char* err = nullptr;
+    if (!map_.DecodeRange(first, data, len, merge, &words, &err)) {
+      ThrowRange(info.Env(), std::string("malformed bitmap piece at word ") + std::to_string(first) + ": " + err);
+      return info.Env().Undefined();
+    }
+    return Napi::Number::New(info.Env(), static_cast<double>(words));
   }
 
   // loadRange(firstWord, buffer, merge): replace (or OR into) the words the buffer covers.

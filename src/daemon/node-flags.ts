@@ -6,4 +6,8 @@
 // marking every ~50 ms and full mark-compacts replace cheap scavenges: 15-20 % of the Primary's
 // CPU under 4 KiB random writes at depth 32 (bench/README.md). A larger initial old-generation
 // limit lets scavenges do the work; it reserves no memory.
-export const TANDEMD_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64'];
+//
+// --expose-gc: bulk data received from the peer runs a young-generation GC every 16 MiB
+// (storage/bulk-buffer.ts noteBulkReceived); otherwise tens of MiB of dead socket-read Buffers
+// sat between V8's own collections during a resync.
+export const TANDEMD_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64', '--expose-gc'];

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { DEFAULT_FRAME_LIMITS, FrameDecoder, encodeFrame, type FrameLimits } from './frame-codec.js';
 import type { PeerMessage } from './messages.js';
 import type { LinkLogger } from './link-logger.js';
+import { noteBulkReceived } from '../storage/bulk-buffer.js';
 
 export type LostKind =
   | 'closed-locally'    // this node closed it (daemon request, stop, auth failure, race)
@@ -98,13 +99,14 @@ export class FramedSocket {
 
   /**
    * Queues one frame. The first send in a tick corks the socket and the rest of the tick's sends
-   * join it, so a batch goes out as one writev when the tick ends.
+   * join it, so a batch goes out as one writev when the tick ends. `onWritten` runs once the
+   * kernel has the frame (its payload Buffer may then be reused); never if the connection dies.
    */
-  send(msg: PeerMessage): void {
+  send(msg: PeerMessage, onWritten?: () => void): void {
     if (this.ended) return;
     this.corkForTick();
     if (this.acks.length > 0) this.flushAcks();
-    this.write(msg);
+    this.write(msg, onWritten);
   }
 
   /** A write-ack; successful ones of the same tick are joined into one write-acks frame. */
@@ -129,10 +131,14 @@ export class FramedSocket {
     this.write(seqs.length === 1 ? { type: 'write-ack', seq: seqs[0]!, ok: true } : { type: 'write-acks', seqs });
   }
 
-  private write(msg: PeerMessage): void {
+  /** onWritten: called once the whole frame was handed to the kernel (not if the connection dies first). */
+  private write(msg: PeerMessage, onWritten?: () => void): void {
     const chunks = encodeFrame(msg);
-    for (const c of chunks) {
-      this.socket.write(c);
+    const last = chunks.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const c = chunks[i]!;
+      if (i === last && onWritten) this.socket.write(c, (err) => (err ? undefined : onWritten()));
+      else this.socket.write(c);
       this.bytesSent += c.length;
     }
     this.messagesSent++;
@@ -158,6 +164,7 @@ export class FramedSocket {
     if (this.ended) return;
     this.bytesReceived += chunk.length;
     this.lastChunkAt = performance.now();
+    noteBulkReceived(chunk.length);
     let error;
     try {
       error = this.decoder.push(chunk, this.deliver);

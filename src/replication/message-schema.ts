@@ -43,7 +43,7 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
   uuids: { fields: { uuids: 'uuids', dirtyBits: 'uint', skipInitialSync: 'bool' }, payload: 'none' },
   'sync-uuid': { fields: { uuid: 'string' }, payload: 'none' },
   'sync-plan': { fields: { plan: { oneOf: ['none', 'source', 'target'] }, mode: { oneOf: ['bitmap', 'full'] } }, payload: 'none' },
-  bitmap: { fields: { granularity: 'uint', offset: 'uint', total: 'uint' }, payload: 'required' },
+  bitmap: { fields: { granularity: 'uint', offset: 'uint', words: 'uint', total: 'uint' }, payload: 'required' },
   data: {
     fields: { seq: 'uint', offset: 'uint', length: 'uint', kind: { oneOf: ['write', 'trim', 'zeroes'] }, fua: 'bool' },
     payload: 'write-only',

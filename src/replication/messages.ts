@@ -3,7 +3,7 @@
 // for messages that carry block data, the raw bytes as a separate chunk: large payloads are
 // never wrapped inside an encoded object (that would copy them; see PERFORMANCE.md).
 
-/** 2: write-acks (several protocol C acks in one frame) */
+/** 2: write-acks (several protocol C acks in one frame), binary data headers, run-length bitmap pieces */
 export const PROTOCOL_VERSION = 2;
 
 import type { DiskState, Role } from './drbd-states.js';
@@ -58,7 +58,8 @@ export interface SyncPlanMsg { type: 'sync-plan'; plan: 'none' | 'source' | 'tar
  * A piece of the sender's bitmap: bytes [offset, offset + payload.length) of a bitmap of `total`
  * bytes. Large bitmaps (1 TiB of data = 32 MiB) go in pieces below the frame payload limit.
  */
-export interface BitmapMsg { type: 'bitmap'; granularity: number; offset: number; total: number; payload: Buffer }
+/** `payload` is the run-length form (DirtyBitmap.encodeRange) of the `words` 64-bit words at byte `offset` */
+export interface BitmapMsg { type: 'bitmap'; granularity: number; offset: number; words: number; total: number; payload: Buffer }
 
 // --- application I/O ---
 export type WriteKind = 'write' | 'trim' | 'zeroes';

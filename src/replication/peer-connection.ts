@@ -41,9 +41,12 @@ export class PeerConnection {
     this.armKeepalive(times.pingIntMs);
   }
 
-  /** Queues a message; all sends in one tick leave as one write. Dropped silently once closed. */
-  send(msg: PeerMessage): void {
-    this.framed.send(msg);
+  /**
+   * Queues a message; all sends in one tick leave as one write. Dropped silently once closed.
+   * `onWritten` runs once the kernel has the frame (see FramedSocket.send).
+   */
+  send(msg: PeerMessage, onWritten?: () => void): void {
+    this.framed.send(msg, onWritten);
   }
 
   /**

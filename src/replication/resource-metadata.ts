@@ -106,10 +106,11 @@ export class TrackedBitmap {
     this.native.merge(other);
     this.pages.all();
   }
-  /** OR a piece of a serialised bitmap (64-bit words from `firstWord`) into this one. */
-  mergeRange(firstWord: number, bytes: Buffer): void {
-    this.native.loadRange(firstWord, bytes, true);
+  /** OR a piece of the peer's bitmap (DirtyBitmap.encodeRange form) in at `firstWord`; returns the words it covered. */
+  mergeEncodedRange(firstWord: number, encoded: Buffer): number {
+    const words = this.native.decodeRange(firstWord, encoded, true);
     this.pages.all();
+    return words;
   }
   toBuffer(): Buffer {
     return this.native.toBuffer();
@@ -229,6 +230,9 @@ export class ResourceMetadata {
     const totalPages = Math.ceil(totalWords / wordsPerPage);
     // 'all' goes page range by page range too, 256 pages (1 MiB) at a time
     const pages = taken === 'all' ? Array.from({ length: totalPages }, (_, p) => p) : taken;
+    // one scratch buffer for every run of pages: flushing all of a 1 TiB bitmap must not leave
+    // 32 MiB of copies behind for the garbage collector
+    const scratch = Buffer.allocUnsafe(Math.min(256, totalPages) * 4096);
     let i = 0;
     while (i < pages.length) {
       let j = i;
@@ -236,13 +240,10 @@ export class ResourceMetadata {
       const firstWord = pages[i]! * wordsPerPage;
       const endWord = Math.min(totalWords, (pages[j]! + 1) * wordsPerPage);
       if (firstWord < endWord) {
-        let bytes = this.bitmap.native.toBufferRange(firstWord, endWord - firstWord);
         // whole 4 KiB pages on disk; the tail of the last page is zero
-        if (bytes.length % 4096 !== 0) {
-          const padded = Buffer.alloc(Math.ceil(bytes.length / 4096) * 4096);
-          bytes.copy(padded);
-          bytes = padded;
-        }
+        const bytes = scratch.subarray(0, Math.ceil(((endWord - firstWord) * 8) / 4096) * 4096);
+        bytes.fill(0, (endWord - firstWord) * 8);
+        this.bitmap.native.storeRange(firstWord, bytes.subarray(0, (endWord - firstWord) * 8));
         await this.io.write(this.layout.bitmapOffset + firstWord * 8, bytes);
       }
       i = j + 1;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { BlockDevice, StorageError, type FaultSpec } from '../storage/block-device.js';
 import { crc32c } from '../storage/checksum.js';
 import { BULK_WRITE_BYTES, WriteCoalescer } from '../storage/write-coalescer.js';
+import { POOLED_BYTES, allocPayload, drainPayloadPool, recyclePayload } from '../storage/bulk-buffer.js';
 import type { ResolvedResource } from '../config/index.js';
 import type { NbdBackend } from '../nbd/server.js';
 import type { DataMsg, DiskState, ParamsMsg, PeerMessage, ReadReplyMsg, ReadRequestMsg, Role, WireUuids } from './messages.js';
@@ -30,10 +31,13 @@ import { checkOutdate, fencePeerOutcome, type FenceOutcome } from './fencing.js'
 import { IDLE_IO_FLAGS, type ResourceStatus, type SyncProgress as SyncProgressStatus } from '../daemon/status-types.js';
 import { perMilleDone } from '../daemon/status-render.js';
 
-const RESYNC_REQUEST_BYTES = 1 << 20;
+const RESYNC_REQUEST_BYTES = POOLED_BYTES;
 const RESYNC_IN_FLIGHT = 256;
-/** bytes of resync requests outstanding: enough to fill the link, bounded so the source's reads stay small */
-const RESYNC_IN_FLIGHT_BYTES = 16 << 20;
+/**
+ * bytes of resync requests outstanding: four 1 MiB requests keep a loopback or LAN link and an
+ * O_DIRECT disk busy (~1 GiB/s here, as with 16 MiB), and every byte in flight is resident on both nodes
+ */
+const RESYNC_IN_FLIGHT_BYTES = 4 << 20;
 const VERIFY_CHUNK = 1 << 20;
 const BITMAP_FLUSH_MS = 1000;
 /** well below the peer link's 16 MiB frame payload limit */
@@ -533,11 +537,14 @@ export class Resource implements NbdBackend {
         const md = this.md;
         if (msg.offset === 0) this.peerBitmapParts = { total: msg.total, got: 0 };
         const parts = this.peerBitmapParts;
-        if (!parts || msg.total !== parts.total || msg.offset + msg.payload.length > parts.total || msg.offset % 8 !== 0 || msg.payload.length % 8 !== 0) {
+        if (!parts || msg.total !== parts.total || msg.offset + msg.words * 8 > parts.total || msg.offset % 8 !== 0) {
           throw new Error(`bitmap piece at ${msg.offset} does not fit a bitmap of ${parts?.total ?? 'unknown'} bytes`);
         }
-        if (md && parts.total === md.bitmap.native.byteLength) md.bitmap.mergeRange(msg.offset / 8, msg.payload);
-        parts.got += msg.payload.length;
+        if (md && parts.total === md.bitmap.native.byteLength) {
+          const covered = md.bitmap.mergeEncodedRange(msg.offset / 8, msg.payload);
+          if (covered !== msg.words) throw new Error(`bitmap piece at ${msg.offset} says ${msg.words} words but holds ${covered}`);
+        }
+        parts.got += msg.words * 8;
         if (parts.got < parts.total) return;
         // a bitmap of another size cannot be trusted block by block: everything is out of sync
         if (md && parts.total !== md.bitmap.native.byteLength) md.bitmap.setAll();
@@ -724,8 +731,9 @@ export class Resource implements NbdBackend {
     const wordsPerPiece = BITMAP_PIECE_BYTES / 8;
     const words = total / 8;
     for (let w = 0; w < words || w === 0; w += wordsPerPiece) {
-      const payload = words === 0 ? Buffer.alloc(0) : md.bitmap.native.toBufferRange(w, Math.min(wordsPerPiece, words - w));
-      conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, offset: w * 8, total, payload });
+      const n = Math.min(wordsPerPiece, words - w);
+      const payload = words === 0 ? Buffer.alloc(0) : md.bitmap.native.encodeRange(w, n);
+      conn.send({ type: 'bitmap', granularity: md.bitmap.granularity, offset: w * 8, words: n, total, payload });
       if (words === 0) break;
     }
   }
@@ -817,6 +825,7 @@ export class Resource implements NbdBackend {
       // large runs below the page cache; the scattered small runs of a bitmap resync are batched
       if (payload.length >= BULK_WRITE_BYTES) await dev.writeBulk(offset, payload);
       else await this.writer(dev).write(offset, payload);
+      recyclePayload(payload);
       md.bitmap.clearRange(offset, payload.length);
       this.counters.nr += payload.length / 1024;
       this.counters.dw += payload.length / 1024;
@@ -842,15 +851,22 @@ export class Resource implements NbdBackend {
     // The lock keeps an application write to the same blocks from overtaking this read on the wire.
     const hold = this.lock.acquire(offset, length);
     const release = typeof hold === 'function' ? hold : await hold;
+    let data: Buffer | null = null;
     try {
       // a bitmap resync asks for many scattered 4 KiB runs: a cached one is read on this thread
-      const data = (length <= dev.inlineLimit ? readIfCached(dev, offset, length) : null) ?? (await dev.read(offset, length));
-      if (this.conn !== conn) return;
-      conn.send({ type: 'resync-data', offset, length, payload: data });
+      data = length <= dev.inlineLimit ? readIfCached(dev, offset, length) : null;
+      if (!data) {
+        data = allocPayload(length);
+        await dev.readInto(offset, data);
+      }
+      if (this.conn !== conn) return recyclePayload(data);
+      const sent = data;
+      conn.send({ type: 'resync-data', offset, length, payload: sent }, () => recyclePayload(sent));
       md.bitmap.clearRange(offset, length);
       this.counters.ns += length / 1024;
       this.counters.dr += length / 1024;
     } catch (err) {
+      if (data) recyclePayload(data);
       this.log.error({ err: (err as Error).message, offset }, 'resync read failed');
       this.onLocalIoError(err as Error, 'resync read');
     } finally {
@@ -874,6 +890,7 @@ export class Resource implements NbdBackend {
     this.persistSuperblock();
     conn.send({ type: 'resync-done', ok: true });
     conn.send({ type: 'uuids', uuids: uuidsToWire(md.uuids), dirtyBits: md.bitmap.count(), skipInitialSync: false });
+    drainPayloadPool();
     this.log.info('Resync done');
     void this.runHandler('after-resync-target');
   }
@@ -886,6 +903,7 @@ export class Resource implements NbdBackend {
     this.setState({ cs: 'Connected', peerDisk: 'UpToDate' });
     this.persistSuperblock();
     void md.flushBitmap();
+    drainPayloadPool();
     this.log.info('Resync done (peer reports completion)');
   }
 
@@ -959,6 +977,7 @@ export class Resource implements NbdBackend {
     this.planner?.reset();
     this.planner = null;
     this.progress = null;
+    drainPayloadPool();
   }
 
   // ---------------------------------------------------------------- the Secondary's apply path

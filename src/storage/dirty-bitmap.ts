@@ -101,6 +101,28 @@ export class DirtyBitmap {
     return this.#map.toBufferRange(firstWord, wordCount);
   }
 
+  /** Fills `target` (a multiple of 8 bytes) with the serialised words from `firstWord`: a reusable toBufferRange. */
+  storeRange(firstWord: number, target: Buffer): void {
+    this.#map.storeRange(firstWord, target);
+  }
+
+  /**
+   * Words [firstWord, firstWord + wordCount) in run-length form for the peer link: runs of clear
+   * words, of set words, and literal words (DRBD compresses its bitmap exchange likewise). A clean
+   * or fully dirty 1 TiB bitmap is a few bytes instead of 32 MiB.
+   */
+  encodeRange(firstWord: number, wordCount: number): Buffer {
+    return this.#map.encodeRange(firstWord, wordCount);
+  }
+
+  /**
+   * Loads (or, with merge, ORs in) an encodeRange piece at `firstWord`; returns how many words it
+   * covered. Peer input: a malformed piece, or one running past the end, is a RangeError.
+   */
+  decodeRange(firstWord: number, encoded: Uint8Array, merge = false): number {
+    return this.#map.decodeRange(firstWord, encoded, merge);
+  }
+
   /**
    * Replaces (or, with merge, ORs into) the words that `bytes` covers, starting at `firstWord`;
    * `bytes` is a multiple of 8 in toBuffer's byte order. Loads and merges a large bitmap in pieces.

@@ -47,6 +47,9 @@ export interface NativeDirtyBitmap {
   toBuffer(): Buffer;
   toBufferRange(firstWord: number, wordCount: number): Buffer;
   loadRange(firstWord: number, bytes: Uint8Array, merge: boolean): void;
+  storeRange(firstWord: number, target: Uint8Array): void;
+  encodeRange(firstWord: number, wordCount: number): Buffer;
+  decodeRange(firstWord: number, encoded: Uint8Array, merge: boolean): number;
   loadBuffer(buf: Uint8Array): void;
   merge(buf: Uint8Array): void;
   setAll(): void;

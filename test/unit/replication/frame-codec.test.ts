@@ -29,8 +29,8 @@ const SAMPLES: PeerMessage[] = [
   { type: 'uuids', uuids, dirtyBits: 0, skipInitialSync: true },
   { type: 'sync-uuid', uuid: 'ffff' },
   { type: 'sync-plan', plan: 'source', mode: 'bitmap' },
-  { type: 'bitmap', granularity: 4096, offset: 0, total: 3, payload: Buffer.from([1, 2, 3]) },
-  { type: 'bitmap', granularity: 4096, offset: 0, total: 0, payload: Buffer.alloc(0) },
+  { type: 'bitmap', granularity: 4096, offset: 0, words: 1, total: 8, payload: Buffer.from([1, 2, 3]) },
+  { type: 'bitmap', granularity: 4096, offset: 0, words: 0, total: 0, payload: Buffer.alloc(0) },
   { type: 'data', seq: 1, offset: 8192, length: 4, kind: 'write', fua: true, payload: Buffer.from('abcd') },
   { type: 'data', seq: 2, offset: 0, length: 1 << 20, kind: 'trim', fua: false },
   { type: 'data', seq: 3, offset: 0, length: 4096, kind: 'zeroes', fua: false },
@@ -84,7 +84,7 @@ const messageArb: fc.Arbitrary<PeerMessage> = fc.oneof(
   fc.record({ resource: fc.string(), node: fc.string(), nonce: hex }).map((r): PeerMessage => ({ type: 'hello', version: 1, ...r })),
   fc.uint8Array({ minLength: 64, maxLength: 64 }).map((c): PeerMessage => ({ type: 'auth-challenge', challenge: Buffer.from(c) })),
   fc.record({ granularity: uint, payload: fc.uint8Array({ maxLength: 3000 }) })
-    .map((r): PeerMessage => ({ type: 'bitmap', granularity: r.granularity, offset: 0, total: r.payload.length, payload: Buffer.from(r.payload) })),
+    .map((r): PeerMessage => ({ type: 'bitmap', granularity: r.granularity, offset: 0, words: r.payload.length, total: r.payload.length * 8, payload: Buffer.from(r.payload) })),
   fc.record({ offset: uint, length: uint, crc: fc.nat({ max: 0xffffffff }), purpose: fc.constantFrom('verify' as const, 'csum-resync' as const) })
     .map((r): PeerMessage => ({ type: 'checksum-request', ...r })),
   fc.record({ current: hex, bitmap: hex, h0: hex, h1: hex, dirty: uint, flags: fc.array(fc.string(), { maxLength: 4 }) }).map((r): PeerMessage => ({
@@ -129,7 +129,7 @@ describe('frame codec: encoding', () => {
 
   it('refuses to encode a frame over the limits', () => {
     const payload = Buffer.alloc(101);
-    expect(() => encodeFrame({ type: 'bitmap', granularity: 1, offset: 0, total: payload.length, payload }, { maxHeaderBytes: 1000, maxPayloadBytes: 100 }))
+    expect(() => encodeFrame({ type: 'bitmap', granularity: 1, offset: 0, words: 1, total: payload.length, payload }, { maxHeaderBytes: 1000, maxPayloadBytes: 100 }))
       .toThrow(FrameTooLargeError);
     expect(() => encodeFrame({ type: 'disconnect', reason: 'x'.repeat(2000) }, { maxHeaderBytes: 1000, maxPayloadBytes: 100 }))
       .toThrow(/header is \d+ bytes, limit 1000/);

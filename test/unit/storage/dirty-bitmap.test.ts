@@ -273,3 +273,73 @@ describe('DirtyBitmap piecewise load, merge and store', () => {
     expect(() => x.loadRange(0, Buffer.alloc(16))).toThrow(/do not fit/);
   });
 });
+
+describe('DirtyBitmap run-length pieces (the peer link bitmap exchange)', () => {
+  const PAGE = 4096 * 8;
+  it('property: encodeRange pieces decoded into another map (load or merge) give the same bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3 * PAGE + 500 }),
+        fc.array(fc.record({ a: frac(), n: fc.integer({ min: 1, max: 2 * PAGE }), set: fc.boolean() }), { maxLength: 12 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        fc.integer({ min: 1, max: 20_000 }),
+        (blocks, ranges, scatter, piece) => {
+          const size = blocks * 4096;
+          const a = new DirtyBitmap(size);
+          for (const r of ranges) {
+            const off = Math.floor(r.a * blocks) * 4096;
+            const len = Math.min(size - off, r.n * 4096);
+            if (r.set) a.setRange(off, len);
+            else a.clearRange(off, len);
+          }
+          for (const x of scatter) a.setRange((x % blocks) * 4096, 4096);
+          const words = a.byteLength / 8;
+          const loaded = new DirtyBitmap(size);
+          loaded.setAll(); // load must replace, clear runs included
+          const merged = new DirtyBitmap(size);
+          merged.setRange(0, 4096);
+          for (let w = 0; w < words; w += piece) {
+            const n = Math.min(piece, words - w);
+            const enc = a.encodeRange(w, n);
+            expect(loaded.decodeRange(w, enc)).toBe(n);
+            expect(merged.decodeRange(w, enc, true)).toBe(n);
+          }
+          expect(loaded.toBuffer().equals(a.toBuffer())).toBe(true);
+          expect(loaded.count()).toBe(a.count());
+          const want = a.toBuffer();
+          want[0] |= 1;
+          expect(merged.toBuffer().equals(want)).toBe(true);
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it('a clean or fully dirty 1 TiB bitmap is a few bytes on the wire', () => {
+    const bm = new DirtyBitmap(2 ** 40);
+    expect(bm.encodeRange(0, bm.byteLength / 8).length).toBeLessThan(64);
+    bm.setAll();
+    expect(bm.encodeRange(0, bm.byteLength / 8).length).toBeLessThan(64);
+  });
+
+  it.each([
+    ['a truncated run header', Buffer.from([0, 1, 0]), /truncated run header/],
+    ['an empty run', Buffer.from([1, 0, 0, 0, 0]), /empty run/],
+    ['a run past the end', Buffer.from([1, 200, 0, 0, 0]), /runs past the end/],
+    ['missing literal words', Buffer.from([2, 2, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]), /truncated literal words/],
+    ['an unknown run kind', Buffer.from([7, 1, 0, 0, 0]), /unknown run kind/],
+  ])('refuses %s with a RangeError', (_name, bytes, reason) => {
+    const bm = new DirtyBitmap(64 * 4096 * 10); // 10 words
+    expect(() => bm.decodeRange(0, bytes)).toThrow(RangeError);
+    expect(() => bm.decodeRange(0, bytes)).toThrow(reason);
+  });
+
+  it('storeRange fills a reusable buffer exactly like toBufferRange', () => {
+    const bm = new DirtyBitmap(5000 * 4096);
+    bm.setRange(123 * 4096, 900 * 4096);
+    const target = Buffer.alloc(40);
+    bm.storeRange(3, target);
+    expect(target.equals(bm.toBufferRange(3, 5))).toBe(true);
+    expect(() => bm.storeRange(78, Buffer.alloc(16))).toThrow(RangeError); // 79 words in all
+  });
+});
