@@ -1256,16 +1256,23 @@ export class Resource implements NbdBackend {
         md.bitmap.setRange(offset, length);
         this.counters.oos = this.oosKiB();
       }
-      const err = dev.writeSync(offset, payload);
-      if (err) {
-        localErr = err;
-        md.bitmap.setRange(offset, length);
-        this.onLocalIoError(err, 'write');
-        if (!conn) finish(err);
-        return;
-      }
-      this.counters.dw += length / 1024;
-      if (needs === 'none') finish(null);
+      const writeLocal = (): void => {
+        const err = dev.writeSync(offset, payload);
+        if (err) {
+          localErr = err;
+          md.bitmap.setRange(offset, length);
+          this.onLocalIoError(err, 'write');
+          if (!conn) finish(err);
+          return;
+        }
+        this.counters.dw += length / 1024;
+        if (needs === 'none') finish(null);
+      };
+      // The frame to the peer leaves when the link uncorks at the end of this tick; writing locally
+      // after that (the next tick callback, still before any ack can be read) overlaps the local
+      // pwrite with the peer's hop instead of delaying the frame by it: depth-1 latency.
+      if (conn) process.nextTick(writeLocal);
+      else writeLocal();
     });
   }
 
