@@ -197,6 +197,22 @@ describe('BlockDevice on a regular file', () => {
     await expect(d.writeBulk(MiB - 4096, Buffer.alloc(8192))).rejects.toThrow(RangeError);
   });
 
+  it.skipIf(!existsSync('/dev/shm'))('writeBulk on a filesystem that may refuse O_DIRECT (tmpfs) still writes through the page cache', async () => {
+    const p = join(mkdtempSync('/dev/shm/tandem-bd-'), 'd.img');
+    writeFileSync(p, '');
+    truncateSync(p, MiB);
+    const d = track(BlockDevice.open(p));
+    try {
+      const data = randomBytes(256 * 1024);
+      await d.writeBulk(256 * 1024, data);
+      expect(readFileSync(p).subarray(256 * 1024, 512 * 1024).equals(data)).toBe(true);
+      expect((await d.read(256 * 1024, data.length)).equals(data)).toBe(true);
+    } finally {
+      d.close();
+      rmSync(join(p, '..'), { recursive: true, force: true });
+    }
+  });
+
   it('O_DIRECT devices and TANDEM_INLINE_IO=0 keep every request on the I/O pool', () => {
     expect(openFile(MiB, { direct: true }).inlineLimit).toBe(0);
     process.env.TANDEM_INLINE_IO = '0';
