@@ -197,6 +197,7 @@ describe('BlockDevice on a regular file', () => {
     await expect(d.writeBulk(MiB - 4096, Buffer.alloc(8192))).rejects.toThrow(RangeError);
   });
 
+  // /dev/shm is the tmpfs every Linux has; elsewhere there is nothing to run this on
   it.skipIf(!existsSync('/dev/shm'))('writeBulk on a filesystem that may refuse O_DIRECT (tmpfs) still writes through the page cache', async () => {
     const p = join(mkdtempSync('/dev/shm/tandem-bd-'), 'd.img');
     writeFileSync(p, '');
