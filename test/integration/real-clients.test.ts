@@ -97,7 +97,7 @@ describe('real NBD clients against the Primary', () => {
     const p = await primaryPair();
     const out = await run('fio', '--name=tandem-randwrite', '--ioengine=nbd', `--uri=${uri(p.node1.nbdSocket)}`,
       '--rw=randwrite', '--bs=4k', '--size=16M', '--iodepth=16', '--numjobs=1',
-      '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--verify_backlog=256', '--output-format=json');
+      '--verify=crc32c', '--verify_state_save=0', '--do_verify=1', '--verify_fatal=1', '--verify_backlog=256', '--output-format=json');
     const json = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: Array<{ error: number; write: { io_bytes: number }; read: { io_bytes: number } }> };
     const job = json.jobs[0]!;
     expect(job.error).toBe(0);

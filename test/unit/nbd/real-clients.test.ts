@@ -103,6 +103,7 @@ describe('real NBD clients', () => {
         '--iodepth=32',
         '--size=16m',
         '--verify=crc32c',
+        '--verify_state_save=0', // no <name>-verify.state file left in the working directory
         '--do_verify=1',
         '--output-format=json',
       ]);
@@ -128,7 +129,7 @@ describe('real NBD clients', () => {
       }
     }
     running = await startServer(new Corrupting(4 * MiB));
-    const res = await run('fio', ['--name=neg', '--ioengine=nbd', `--uri=${uri(running)}`, '--rw=randwrite', '--bs=4k', '--iodepth=8', '--size=4m', '--verify=crc32c', '--output-format=json']);
+    const res = await run('fio', ['--name=neg', '--ioengine=nbd', `--uri=${uri(running)}`, '--rw=randwrite', '--bs=4k', '--iodepth=8', '--size=4m', '--verify=crc32c', '--verify_state_save=0', '--output-format=json']);
     expect(res.code).not.toBe(0);
     expect(res.stdout + res.stderr).toMatch(/verify.*(bad|fail)/i);
   });
