@@ -211,20 +211,28 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     }
   }
 
-  // read(id, offset, buffer) / write(id, offset, buffer): the whole Buffer is transferred.
-  Napi::Value ReadOrWrite(const Napi::CallbackInfo& info, IoOp op) {
-    Napi::Env env = info.Env();
-    if (!Usable(env)) return env.Undefined();
+  // (offset, buffer) at info[first], info[first + 1], checked against the device. On failure a
+  // JS exception is pending and false is returned.
+  bool ParseSegment(const Napi::CallbackInfo& info, size_t first, IoOp op, Segment* seg) {
+    if (!Usable(info.Env())) return false;
     uint64_t off;
     uint8_t* data;
     size_t len;
-    if (!GetUint(info, 1, "offset", &off) || !GetBuffer(info, 2, "buffer", &data, &len))
-      return env.Undefined();
-    if (!CheckRange(env, op == IoOp::kRead ? "read" : "write", off, len, true))
-      return env.Undefined();
+    if (!GetUint(info, first, "offset", &off) || !GetBuffer(info, first + 1, "buffer", &data, &len))
+      return false;
+    if (!CheckRange(info.Env(), op == IoOp::kRead ? "read" : "write", off, len, true)) return false;
+    *seg = {off, data, len};
+    return true;
+  }
+
+  // read(id, offset, buffer) / write(id, offset, buffer): the whole Buffer is transferred.
+  Napi::Value ReadOrWrite(const Napi::CallbackInfo& info, IoOp op) {
+    Napi::Env env = info.Env();
+    Segment seg{0, nullptr, 0};
+    if (!ParseSegment(info, 1, op, &seg)) return env.Undefined();
     IoJob* job = NewJob(info, op);
     if (!job) return env.Undefined();
-    job->seg = {off, data, len};
+    job->seg = seg;
     napi_create_reference(env, info[2], 1, &job->ref);
     Submit(job);
     return env.Undefined();
@@ -315,18 +323,12 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   // pool worker would.
   Napi::Value SingleSync(const Napi::CallbackInfo& info, IoOp op) {
     Napi::Env env = info.Env();
-    if (!Usable(env)) return env.Undefined();
-    uint64_t off;
-    uint8_t* data;
-    size_t len;
-    if (!GetUint(info, 0, "offset", &off) || !GetBuffer(info, 1, "buffer", &data, &len))
-      return env.Undefined();
-    if (!CheckRange(env, op == IoOp::kRead ? "read" : "write", off, len, true))
-      return env.Undefined();
+    Segment seg{0, nullptr, 0};
+    if (!ParseSegment(info, 0, op, &seg)) return env.Undefined();
     IoJob job;
     job.op = op;
     job.dev = st_;
-    job.seg = {off, data, len};
+    job.seg = seg;
     if (st_->closed) job.err = kErrClosed;
     else if (op == IoOp::kRead) ReadIfCached(&job);
     else ExecuteJob(&job);

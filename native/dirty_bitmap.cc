@@ -157,14 +157,18 @@ class DirtyBitmapWrap : public Napi::ObjectWrap<DirtyBitmapWrap> {
     return true;
   }
 
+  // (firstWord, buffer) arguments; false with a JS exception pending when they are not that.
+  bool WordAndBuffer(const Napi::CallbackInfo& info, uint64_t* first, uint8_t** data, size_t* len) {
+    return GetUint(info, 0, "firstWord", first) && GetBuffer(info, 1, "buffer", data, len);
+  }
+
   // storeRange(firstWord, buffer): fills the buffer (a multiple of 8 bytes) with words from firstWord,
   // so a caller can reuse one buffer instead of allocating a copy per piece.
   Napi::Value StoreRange(const Napi::CallbackInfo& info) {
     uint64_t first;
-    if (!GetUint(info, 0, "firstWord", &first)) return info.Env().Undefined();
     uint8_t* data;
     size_t len;
-    if (!GetBuffer(info, 1, "buffer", &data, &len)) return info.Env().Undefined();
+    if (!WordAndBuffer(info, &first, &data, &len)) return info.Env().Undefined();
     if (len % 8 != 0) {
       ThrowRange(info.Env(), "storeRange: buffer length must be a multiple of 8");
       return info.Env().Undefined();
@@ -188,10 +192,9 @@ class DirtyBitmapWrap : public Napi::ObjectWrap<DirtyBitmapWrap> {
   // one is a RangeError); returns the number of words it covered.
   Napi::Value DecodeRange(const Napi::CallbackInfo& info) {
     uint64_t first;
-    if (!GetUint(info, 0, "firstWord", &first)) return info.Env().Undefined();
     uint8_t* data;
     size_t len;
-    if (!GetBuffer(info, 1, "buffer", &data, &len)) return info.Env().Undefined();
+    if (!WordAndBuffer(info, &first, &data, &len)) return info.Env().Undefined();
     bool merge = info.Length() > 2 && info[2].ToBoolean().Value();
     uint64_t words = 0;
     const char* err = nullptr;

@@ -27,13 +27,19 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
+/** A sending and a receiving FramedSocket on one TCP connection, with what the receiver got. */
+async function framedPair(): Promise<{ c: net.Socket; tx: FramedSocket; rx: FramedSocket; got: PeerMessage[] }> {
+  const [c, s] = await socketPair();
+  const tx = new FramedSocket(c, silentLogger, {});
+  const rx = new FramedSocket(s, silentLogger, {});
+  const got: PeerMessage[] = [];
+  rx.setReceiver((m) => got.push(m));
+  return { c, tx, rx, got };
+}
+
 describe('FramedSocket', () => {
   it('turns all sends of one tick into a single writev', async () => {
-    const [c, s] = await socketPair();
-    const tx = new FramedSocket(c, silentLogger, {});
-    const rx = new FramedSocket(s, silentLogger, {});
-    const got: PeerMessage[] = [];
-    rx.setReceiver((m) => got.push(m));
+    const { c, tx, rx, got } = await framedPair();
     const sock = c as unknown as { _writev: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown };
     let writev = 0;
     let write = 0;
@@ -52,11 +58,7 @@ describe('FramedSocket', () => {
   });
 
   it('joins the successful write-acks of one tick into write-acks frames, in order with everything else', async () => {
-    const [c, s] = await socketPair();
-    const tx = new FramedSocket(c, silentLogger, {});
-    const rx = new FramedSocket(s, silentLogger, {});
-    const got: PeerMessage[] = [];
-    rx.setReceiver((m) => got.push(m));
+    const { tx, got } = await framedPair();
     tx.sendWriteAck(1, true);
     tx.sendWriteAck(2, true);
     tx.sendWriteAck(3, false); // a failure goes alone, after the acks before it
