@@ -89,6 +89,7 @@ export function buildProgram(): Command {
   simple('new-current-uuid', 'start a new data generation', (c) => c.option('--clear-bitmap', 'skip the initial sync of a just-created pair'), (o) => ({ clearBitmap: !!o.clearBitmap }));
   simple('adjust', 'apply config file changes to the running resource');
   simple('outdate', "mark this node's data Outdated (what a fence-peer handler asks the peer for); refused while connected");
+  simple('resume-io', 'resume IO suspended by fencing resource-and-stonith (after a fence-peer handler that failed)');
   simple('wait-connect', 'wait until connected', (c) => c.option('--timeout <sec>', 'give up after this many seconds (exit 5)'), (o) => ({ timeoutMs: parseTimeout(o.timeout as string | undefined) }));
   simple('wait-sync', 'wait until no resync is running', (c) => c.option('--timeout <sec>', 'give up after this many seconds (exit 5)'), (o) => ({ timeoutMs: parseTimeout(o.timeout as string | undefined) }));
 

@@ -7,7 +7,7 @@ import { DaemonNotRunningError, sendJsonLine, serveJsonLines } from './json-line
 export type ControlCommand =
   | 'up' | 'down' | 'attach' | 'detach' | 'connect' | 'disconnect'
   | 'primary' | 'secondary' | 'invalidate' | 'invalidate-remote' | 'verify'
-  | 'pause-sync' | 'resume-sync' | 'new-current-uuid' | 'adjust' | 'outdate'
+  | 'pause-sync' | 'resume-sync' | 'new-current-uuid' | 'adjust' | 'outdate' | 'resume-io'
   | 'wait-connect' | 'wait-sync' | 'status' | 'ping'
   // test only: refused unless tandemd runs with TANDEM_TEST_FAULTS=1
   | 'inject-fault' | 'clear-faults';

@@ -339,6 +339,8 @@ export class Daemon {
         return { ok: true, data: r.status() };
       case 'outdate':
         return this.verdict(r, await r.outdate());
+      case 'resume-io':
+        return this.verdict(r, r.resumeIo());
       case 'inject-fault':
       case 'clear-faults':
         // a test switch: a daemon started without it has no way to fake disk errors

@@ -10,9 +10,11 @@
 import type { BlockedReason, IoFlags, ResourceStatus, StatusCounters, SuspendReason, SyncProgress } from './status-types.js';
 import type { ConnState } from '../replication/drbd-states.js';
 import { connRank } from '../replication/drbd-states.js';
+import { PROTOCOL_VERSION } from '../replication/messages.js';
 
 export const STATUS_API_VERSION = 1;
-export const STATUS_PROTO_VERSION = 1;
+/** the peer link's protocol version, as /proc/drbd shows DRBD's network protocol */
+export const STATUS_PROTO_VERSION = PROTOCOL_VERSION;
 
 /** A non-negative integer for a counter, whatever arrived (NaN, negative, fractional). */
 function n(v: number): number {

@@ -110,6 +110,12 @@ export class Resource implements NbdBackend {
   private negotiatedDisk: DiskState | null = null;
   private readonly peerReads = new PeerReads();
   private fencing: Promise<FenceOutcome | null> | null = null;
+  /**
+   * DRBD's susp-fen: under `fencing resource-and-stonith` a Primary that loses its peer holds all
+   * application IO until the fence-peer handler has fenced the peer, the peer is back, or the
+   * administrator runs resume-io. Nothing is acknowledged meanwhile that the peer might not have.
+   */
+  private ioFreeze: { waiters: (() => void)[] } | null = null;
   readonly counters: Counters = { ns: 0, nr: 0, dw: 0, dr: 0, al: 0, bm: 0, lo: 0, pe: 0, ua: 0, ap: 0, ep: 1, oos: 0 };
 
   constructor(public cfg: ResolvedResource, private readonly deps: ResourceDeps) {
@@ -153,8 +159,45 @@ export class Resource implements NbdBackend {
     if (changed.length > 0) {
       this.log.info({ transition: Object.fromEntries(changed.map((k) => [k, `${before[k]} -> ${after[k]}`])) }, 'state change');
       this.updateFlags();
+      if (this.ioFreeze && (isConnected(this.cs) || this.role !== 'Primary')) this.thawIo(isConnected(this.cs) ? 'the peer is back' : 'no longer Primary');
       this.deps.onChange();
     }
+  }
+
+  private freezeIo(): void {
+    if (this.ioFreeze) return;
+    this.ioFreeze = { waiters: [] };
+    this.log.warn('IO suspended until the fence-peer handler fences the peer (fencing resource-and-stonith)');
+    this.deps.onChange();
+  }
+
+  private thawIo(why: string): void {
+    const f = this.ioFreeze;
+    if (!f) return;
+    this.ioFreeze = null;
+    this.log.info({ why, waiting: f.waiters.length }, 'IO resumed');
+    for (const w of f.waiters) w();
+    this.deps.onChange();
+  }
+
+  /** null when IO may run; else resolves when it may. Waiting requests count as application-pending (ap). */
+  private ioGate(): Promise<void> | null {
+    const f = this.ioFreeze;
+    if (!f) return null;
+    this.counters.ap++;
+    this.deps.onChange();
+    return new Promise((resolve) =>
+      f.waiters.push(() => {
+        this.counters.ap--;
+        resolve();
+      }),
+    );
+  }
+
+  /** `resume-io`: lets frozen IO go on (a fence-peer handler that failed leaves it frozen). */
+  resumeIo(): Verdict {
+    this.thawIo('resume-io');
+    return { ok: true };
   }
 
   /** DRBD recomputes the metadata flags on every state change (drbd_state.c ~1430). */
@@ -522,7 +565,13 @@ export class Resource implements NbdBackend {
     if (this.link && state !== 'StandAlone') this.setState({ cs: 'WFConnection' });
     // fencing: a Primary that lost its peer asks the fence-peer handler to outdate it
     if (this.role === 'Primary' && this.cfg.disk.fencing !== 'dont-care' && this.peerDisk === 'DUnknown' && wasPeerData) {
-      void this.fencePeer();
+      const freeze = this.cfg.disk.fencing === 'resource-and-stonith' && !!this.cfg.handlers['fence-peer'];
+      if (freeze) this.freezeIo();
+      void this.fencePeer().then((r) => {
+        if (!freeze || !this.ioFreeze) return;
+        if (r?.fenced) this.thawIo('the peer is fenced');
+        else this.log.error('the fence-peer handler did not fence the peer: IO stays suspended until resume-io');
+      });
     }
   }
 
@@ -1132,6 +1181,8 @@ export class Resource implements NbdBackend {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
+    const gate = this.ioGate();
+    if (gate) await gate;
     this.assertServing();
     const dev = this.localDev();
     if (!dev || !this.localCopyGood(offset, length)) {
@@ -1171,14 +1222,20 @@ export class Resource implements NbdBackend {
   }
 
   write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    const gate = this.ioGate();
+    if (gate) return gate.then(() => this.submitWrite(offset, data.length, 'write', data, fua));
     return this.submitWrite(offset, data.length, 'write', data, fua);
   }
 
   trim(offset: number, length: number): Promise<void> {
+    const gate = this.ioGate();
+    if (gate) return gate.then(() => this.submitWrite(offset, length, 'trim', undefined, false));
     return this.submitWrite(offset, length, 'trim', undefined, false);
   }
 
   writeZeroes(offset: number, length: number, fua: boolean): Promise<void> {
+    const gate = this.ioGate();
+    if (gate) return gate.then(() => this.submitWrite(offset, length, 'zeroes', undefined, fua));
     return this.submitWrite(offset, length, 'zeroes', undefined, fua);
   }
 
@@ -1343,6 +1400,8 @@ export class Resource implements NbdBackend {
   }
 
   async flush(): Promise<void> {
+    const gate = this.ioGate();
+    if (gate) await gate;
     this.assertServing();
     const dev = this.localDev();
     const conn = this.peerWritable() ? this.conn : null;
@@ -1379,6 +1438,7 @@ export class Resource implements NbdBackend {
     if (!v.ok) return v;
     if (this.role === 'Primary') return v;
     const md = this.md;
+    let fullSyncToPeer = false;
     if (md) {
       const connected = isConnected(this.cs);
       const forcedOverInconsistent = force && this.disk !== 'UpToDate';
@@ -1393,7 +1453,7 @@ export class Resource implements NbdBackend {
         this.setState({ disk: 'UpToDate' });
         if (connected && this.conn) {
           this.conn.send({ type: 'uuids', uuids: uuidsToWire(md.uuids), dirtyBits: md.bitmap.count(), skipInitialSync: false });
-          this.startAdminSync(true, 'primary --force');
+          fullSyncToPeer = true;
         }
       }
       md.flags.add('primary-ind');
@@ -1410,11 +1470,15 @@ export class Resource implements NbdBackend {
         md.uuids = this.deps.uuids.demote(md.uuids);
         await md.saveSuperblock().catch(() => undefined);
       }
+      // the data was still declared good: the peer gets it
+      if (fullSyncToPeer && this.conn) this.startAdminSync(true, 'primary --force');
       throw new ResourceError(`${this.name}: cannot export the device: ${(err as Error).message}`, 20);
     }
     this.exported = true;
     this.setState({ role: 'Primary' });
     this.conn?.send({ type: 'state', role: 'Primary', disk: this.disk });
+    // as in DRBD, the role change comes first and the full sync it asks for after it
+    if (fullSyncToPeer && this.conn) this.startAdminSync(true, 'primary --force');
     return { ok: true };
   }
 
@@ -1716,7 +1780,7 @@ export class Resource implements NbdBackend {
       disk: this.disk,
       peerDisk: this.peerDisk,
       protocol: this.cfg.protocol,
-      flags: { ...IDLE_IO_FLAGS, pausedByUser: this.userPaused && syncing },
+      flags: { ...IDLE_IO_FLAGS, suspended: this.ioFreeze ? ['fencing'] : [], pausedByUser: this.userPaused && syncing },
       counters: {
         ns: Math.round(this.counters.ns), nr: Math.round(this.counters.nr), dw: Math.round(this.counters.dw), dr: Math.round(this.counters.dr),
         al: this.counters.al, bm: this.counters.bm, lo: 0, pe: this.pending.size, ua: 0, ap: this.counters.ap, ep: 1,

@@ -4,8 +4,10 @@
 // exiting 4 (peer outdated) on success and 5 (peer unreachable) when that daemon is not running.
 import { describe, it, expect, afterEach } from 'vitest';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Pair, waitFor } from '../helpers/two-nodes.js';
-import { writeBlocks } from '../helpers/blocks.js';
+import { BLOCK, openNbd, pattern, writeBlocks } from '../helpers/blocks.js';
 
 let pair: Pair | null = null;
 afterEach(async () => {
@@ -112,5 +114,68 @@ describe('fencing resource-only', () => {
     expect(r.stderr).toContain('Refusing to be Primary while peer is not outdated');
     expect(node2.logs).toMatch(/helper command: fence-peer did not finish within 800 ms; killed it/);
     expect(node2.logs).toMatch(/fence-peer helper broken/);
+  });
+});
+
+describe('fencing resource-and-stonith: IO is suspended while the peer is fenced', () => {
+  /** One write through node1's NBD export that the test can watch settle. */
+  function watchedWrite(p: Pair, block: number, tag: string): { done: Promise<void>; settled: () => boolean } {
+    let settled = false;
+    const done = writeBlocks(p.node1, [block], tag).finally(() => {
+      settled = true;
+    });
+    return { done, settled: () => settled };
+  }
+
+  async function readBack(p: Pair, block: number): Promise<Buffer> {
+    const c = await openNbd(p.node1);
+    try {
+      return await c.read(block * BLOCK, BLOCK);
+    } finally {
+      await c.close();
+    }
+  }
+
+  it('a write waits for the fence-peer handler and completes once it reports the peer stonithed', async () => {
+    const gateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-fence-gate-'));
+    const gate = path.join(gateDir, 'go');
+    try {
+      // the handler stands for a slow STONITH: it returns 7 once the test opens the gate
+      const p = (pair = await Pair.create({
+        sizeMiB: 16,
+        disk: 'fencing resource-and-stonith;',
+        handlers: { 'fence-peer': `while [ ! -e ${gate} ]; do sleep 0.05; done\nexit 7` },
+      }));
+      await p.initialSync();
+      await p.node2.admOk('disconnect', 'r0');
+      await waitFor(() => /ds:UpToDate\/DUnknown C s/.test(fs.readFileSync(p.node1.statusFile, 'utf8')), 10_000, 'node1 IO suspended (s flag)');
+      const w = watchedWrite(p, 3, 'frozen');
+      await p.node1.waitState((s) => s.counters.ap >= 1, 'the write held by the freeze (ap)');
+      expect(w.settled()).toBe(false);
+      fs.writeFileSync(gate, '');
+      await w.done;
+      expect(p.node1.logs).toMatch(/fence-peer helper returned 7 \(peer was stonithed\)/);
+      expect(p.node1.logs).toMatch(/IO resumed/);
+      await waitFor(() => /ds:UpToDate\/Outdated C r/.test(fs.readFileSync(p.node1.statusFile, 'utf8')), 5000, 'node1 IO running, peer Outdated');
+      expect((await readBack(p, 3)).equals(pattern('frozen', 3))).toBe(true);
+    } finally {
+      fs.rmSync(gateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('after a failed handler IO stays suspended until resume-io', async () => {
+    const p = (pair = await Pair.create({ sizeMiB: 16, disk: 'fencing resource-and-stonith;', handlers: { 'fence-peer': 'exit 1' } }));
+    await p.initialSync();
+    await p.node2.admOk('disconnect', 'r0');
+    await waitFor(() => /fence-peer helper broken, returned 1/.test(p.node1.logs), 10_000, 'the broken handler reported');
+    await waitFor(() => /IO stays suspended until resume-io/.test(p.node1.logs), 5000, 'IO left suspended');
+    const w = watchedWrite(p, 5, 'after-resume');
+    await p.node1.waitState((s) => s.counters.ap >= 1, 'the write held by the freeze (ap)');
+    expect(w.settled()).toBe(false);
+    expect(fs.readFileSync(p.node1.statusFile, 'utf8')).toMatch(/ds:UpToDate\/DUnknown C s/);
+    await p.node1.admOk('resume-io', 'r0');
+    await w.done;
+    expect((await readBack(p, 5)).equals(pattern('after-resume', 5))).toBe(true);
+    await waitFor(() => /ds:UpToDate\/DUnknown C r/.test(fs.readFileSync(p.node1.statusFile, 'utf8')), 5000, 'node1 IO running again');
   });
 });

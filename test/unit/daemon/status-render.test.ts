@@ -52,7 +52,7 @@ describe('/proc/drbd golden samples', () => {
       }),
     ]);
     expect(out).toBe(
-      'version: 0.1.0 (api:1/proto:1)\n' +
+      'version: 0.1.0 (api:1/proto:2)\n' +
         ' 0: cs:SyncSource ro:Primary/Secondary ds:UpToDate/Inconsistent C r-----\n' +
         '    ns:8563880 nr:0 dw:0 dr:8572696 al:0 bm:522 lo:1 pe:16 ua:64 ap:0 ep:1 wo:f oos:69586400\n' +
         "\t[=>..................] sync'ed: 11.0% (67952/76316)M\n" +
@@ -94,7 +94,7 @@ describe('/proc/drbd golden samples', () => {
       }),
     ]);
     expect(out).toBe(
-      'version: 0.1.0 (api:1/proto:1)\n' +
+      'version: 0.1.0 (api:1/proto:2)\n' +
         '\n' + // minor 0 does not exist: DRBD prints one empty line for the gap
         ' 1: cs:SyncSource ro:Primary/Secondary ds:UpToDate/Inconsistent C r-----\n' +
         '    ns:16976 nr:0 dw:0 dr:17616 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:802224\n' +
@@ -128,7 +128,7 @@ describe('/proc/drbd golden samples', () => {
       res({ cs: 'PausedSyncS', role: 'Primary', peerDisk: 'Inconsistent', flags: { ...IDLE_IO_FLAGS, pausedByUser: true }, sync: sync(100, 200, 0, 0, 0, { paused: true }) }),
     ]);
     expect(out).toBe(
-      'version: 0.1.0 (api:1/proto:1)\n' +
+      'version: 0.1.0 (api:1/proto:2)\n' +
         ' 0: cs:PausedSyncS ro:Primary/Secondary ds:UpToDate/Inconsistent C r--u--\n' +
         '    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0\n',
     );
@@ -142,12 +142,12 @@ describe('/proc/drbd golden samples', () => {
   it('minors are sorted; one empty line per gap; wide minors are not truncated', () => {
     const u = (minor: number) => res({ minor, cs: 'StandAlone', disk: 'Diskless', peerRole: 'Unknown', peerDisk: 'DUnknown', protocol: null });
     expect(renderProcDrbd('0.1.0', [u(5), u(0), u(2), u(3), u(100)])).toBe(
-      'version: 0.1.0 (api:1/proto:1)\n 0: cs:Unconfigured\n\n 2: cs:Unconfigured\n 3: cs:Unconfigured\n\n 5: cs:Unconfigured\n\n100: cs:Unconfigured\n',
+      'version: 0.1.0 (api:1/proto:2)\n 0: cs:Unconfigured\n\n 2: cs:Unconfigured\n 3: cs:Unconfigured\n\n 5: cs:Unconfigured\n\n100: cs:Unconfigured\n',
     );
   });
 
   it('no resources: just the version line', () => {
-    expect(renderProcDrbd('0.1.0', [])).toBe('version: 0.1.0 (api:1/proto:1)\n');
+    expect(renderProcDrbd('0.1.0', [])).toBe('version: 0.1.0 (api:1/proto:2)\n');
   });
 
   it('bad numbers never crash or print NaN', () => {
