@@ -189,6 +189,7 @@ export class HbRunner {
       self: this.cfg.self, peer: this.cfg.peer, generation: this.cfg.generation, nowMs: this.io.now(),
       nodes: this.membership.status(), controller: this.controller.status(), agents,
       ignoredMedia: this.cfg.ignoredMedia ?? [],
+      ...(this.ping ? { ping: { targets: this.ping.targets(), peerVisible: this.ping.peer } } : {}),
     };
   }
 

@@ -15,6 +15,8 @@ export interface HbStatusSnapshot {
   agents: Record<string, string[]>;
   /** ucast lines ignored because they name this host */
   ignoredMedia: string[];
+  /** ping nodes (ha.cf `ping`, `ping_group`) and ipfail's counts; absent without ping nodes */
+  ping?: { targets: Array<{ name: string; up: boolean }>; peerVisible: number | null };
 }
 
 export type ResourceWord = { word: 'Started' | 'FAILED'; node: string } | { word: 'Stopped' };
@@ -84,6 +86,13 @@ export function renderHbStatus(s: HbStatusSnapshot): string {
       const r = g.resources.find((x) => x.state === 'failed');
       lines.push(`  * ${r?.resource ?? g.group} stop on ${s.self} failed: group ${g.group} is FAILED (stop it by hand, then 'tandem-hb cleanup ${g.group}')`);
     }
+  }
+  if (s.ping && s.ping.targets.length > 0) {
+    const visible = s.ping.targets.filter((t) => t.up).length;
+    const peerSees = s.ping.peerVisible === null || s.peer === null ? '' : `, ${s.peer} sees ${s.ping.peerVisible}`;
+    lines.push('');
+    lines.push(`Ping Nodes (ipfail: ${s.self} sees ${visible} of ${s.ping.targets.length}${peerSees}):`);
+    for (const t of s.ping.targets) lines.push(`  * ${t.name}: ${t.up ? 'reachable' : 'UNREACHABLE'}`);
   }
   if (s.ignoredMedia.length > 0) {
     lines.push('');

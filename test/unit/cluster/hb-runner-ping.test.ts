@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseHaCf, unwrap } from '../../../src/config/heartbeat/index.js';
 import { DEFAULT_EXTENSIONS } from '../../../src/cluster/ha-extensions.js';
 import { Cluster } from './runner-sim.js';
+import { renderHbStatus } from '../../../src/cluster/status-text.js';
 
 const HA_CF = unwrap(parseHaCf('keepalive 100ms\ndeadtime 500ms\nwarntime 300ms\ninitdead 1\nudpport 7000\nucast eth0 10.0.0.1\nucast eth0 10.0.0.2\nnode node1 node2\nauto_failback on\nlogfile /dev/null\nping 10.0.0.254\nping_group uplinks 192.0.2.1 192.0.2.2\n'));
 
@@ -27,6 +28,9 @@ describe('tandem-hb runner: ping nodes (ipfail)', () => {
     expect(c.sim('node1').ops).toEqual(['stop rec::b', 'stop rec::a']);
     expect(c.sim('node2').ops).toEqual(['start rec::a', 'start rec::b']);
     expect(c.holds('node2', 'c')).toBe(true);
+    // `tandem-hb status` names the ping nodes and both counts
+    const text = renderHbStatus(c.sim('node1').runner.snapshot());
+    expect(text).toContain('Ping Nodes (ipfail: node1 sees 1 of 2, node2 sees 2):\n  * 10.0.0.254: UNREACHABLE\n  * uplinks: reachable\n');
     const story = c.opsText.filter((l) => l.startsWith('node1'));
     expect(story).toContain('node1 error: Network to 10.0.0.254 is unreachable.');
     expect(story.some((l) => l.includes('Giving up because we have less visible ping nodes. (1 of 2, node2 sees 2)'))).toBe(true);
