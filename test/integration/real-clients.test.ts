@@ -11,20 +11,10 @@ import { connect as connectNbd } from '../../src/nbd/client.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Pair, disksEqual, waitFor } from '../helpers/two-nodes.js';
+import { missing } from '../helpers/tools.js';
 
 const execFileP = promisify(execFile);
 const MiB = 1024 * 1024;
-
-function have(tool: string): boolean {
-  return (process.env.PATH ?? '').split(path.delimiter).some((d) => {
-    try {
-      fs.accessSync(path.join(d, tool), fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 async function run(cmd: string, ...args: string[]): Promise<string> {
   try {
@@ -54,7 +44,7 @@ async function primaryPair(): Promise<Pair> {
 
 describe('real NBD clients against the Primary', () => {
   // skipped only where scripts/install-deps.sh has not run (qemu-utils missing); CI installs it
-  it.skipIf(!have('qemu-io'))('qemu-io writes patterns and reads them back with -P; the peer disk holds them too', async () => {
+  it.skipIf(missing('qemu-io'))('qemu-io writes patterns and reads them back with -P; the peer disk holds them too', async () => {
     const p = await primaryPair();
     const out = await run('qemu-io', '-f', 'raw',
       '-c', 'write -P 0xa5 0 1M',
@@ -79,7 +69,7 @@ describe('real NBD clients against the Primary', () => {
   });
 
   // skipped only without libnbd-bin (install-deps installs it)
-  it.skipIf(!have('nbdcopy'))('nbdcopy copies a random file in and out unchanged (cmp equal)', async () => {
+  it.skipIf(missing('nbdcopy'))('nbdcopy copies a random file in and out unchanged (cmp equal)', async () => {
     const p = await primaryPair();
     const src = path.join(p.dir, 'random.bin');
     const back = path.join(p.dir, 'back.bin');
@@ -93,7 +83,7 @@ describe('real NBD clients against the Primary', () => {
   });
 
   // skipped only without fio (install-deps installs it)
-  it.skipIf(!have('fio'))('fio (nbd ioengine) random writes verify with crc32c', async () => {
+  it.skipIf(missing('fio'))('fio (nbd ioengine) random writes verify with crc32c', async () => {
     const p = await primaryPair();
     const out = await run('fio', '--name=tandem-randwrite', '--ioengine=nbd', `--uri=${uri(p.node1.nbdSocket)}`,
       '--rw=randwrite', '--bs=4k', '--size=16M', '--iodepth=16', '--numjobs=1',

@@ -1,7 +1,7 @@
 // Every real-world heartbeat file of the shared corpus parses, or is refused with a message that
 // names what Tandem does not support. The corpus is read in place, never copied.
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAuthkeys, parseHaCf, parseHaresources, type HaParseResult } from '../../../src/config/heartbeat/index.js';
@@ -22,9 +22,12 @@ function parse(name: string, text: string): HaParseResult<unknown> {
   throw new Error(`unknown corpus file kind: ${name}`);
 }
 
-const files = readdirSync(corpus).sort();
+// ../shared/corpus sits beside the clone in CI and here; a clone elsewhere has no corpus to walk
+const present = existsSync(corpus);
+if (!present) console.warn(`heartbeat corpus tests skipped: ${corpus} is absent (../shared is not beside this clone)`);
+const files = present ? readdirSync(corpus).sort() : [];
 
-describe('heartbeat corpus', () => {
+describe.skipIf(!present)('heartbeat corpus', () => {
   it('holds all three kinds of file', () => {
     for (const kind of ['.ha.cf', '.authkeys', '.haresources']) expect(files.filter((f) => f.endsWith(kind)).length).toBeGreaterThan(2);
   });
