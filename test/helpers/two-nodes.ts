@@ -5,12 +5,12 @@ import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_pro
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { parseMountinfo } from '../../src/nbd/device-holders.js';
 import { adoptOrCleanup } from '../../src/nbd/kernel-device.js';
+import { freePort } from './free-port.js';
 import { TANDEMD_NODE_FLAGS } from '../../src/daemon/node-flags.js';
 
 const execFileP = promisify(execFile);
@@ -18,16 +18,7 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const TANDEMD = path.join(REPO, 'bin/tandemd.js');
 const TANDEMADM = path.join(REPO, 'bin/tandemadm.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
+export { freePort };
 
 export interface PairOptions {
   sizeMiB?: number;

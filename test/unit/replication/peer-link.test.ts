@@ -9,6 +9,7 @@ import type { LostCause } from '../../../src/replication/framed-socket.js';
 import type { LinkLogger } from '../../../src/replication/link-logger.js';
 import { PROTOCOL_VERSION, type PeerMessage } from '../../../src/replication/messages.js';
 import { encodeFrame } from '../../../src/replication/frame-codec.js';
+import { freePort } from '../../helpers/free-port.js';
 
 interface LogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -43,14 +44,6 @@ const started: PeerLink[] = [];
 afterEach(async () => {
   await Promise.all(started.splice(0).map((l) => l.stop('test over')));
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function node(opts: Omit<PeerLinkOptions, 'logger'>): Node {
   const log = new RecordingLogger();
