@@ -1,7 +1,7 @@
 // Keyword tables per section: value kind, range, DRBD 8.4 default and whether Tandem implements
 // the option. Ranges and defaults are drbd_limits.h of DRBD 8.4 (drbd-utils user/v84/linux/);
 // enum lists are drbd-utils' config_flags.c; spellings are drbdadm's scanner
-// (user/v84/drbdadm_scanner.fl). See /work/shared/reference/drbd.md §8.
+// (user/v84/drbdadm_scanner.fl). See ../shared/reference/drbd.md §8.
 //
 // support:
 //   'yes'        Tandem implements it (it shows up in ResolvedResource).
