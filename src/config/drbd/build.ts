@@ -177,6 +177,7 @@ function resource(s: Stmt, st: State): ResourceConfig {
     warn: (at, m) => warn(st, at, m),
   };
   const defaultsAt = new Map<string, Token>();
+  const meshHosts: Token[] = [];
   for (const c of s.block!) {
     if (sectionStatement(c, sink)) continue;
     const kw = c.keyword;
@@ -221,7 +222,7 @@ function resource(s: Stmt, st: State): ResourceConfig {
         ctx.unsupported(kw, 'proxy', 'DRBD Proxy is not implemented by Tandem');
         break;
       case 'connection-mesh':
-        connectionMesh(c, ctx);
+        meshHosts.push(...connectionMesh(c, ctx));
         res.extras.push(toRaw(c));
         ctx.unsupported(kw, 'connection-mesh', "'connection-mesh' is DRBD 9 (multi-peer) syntax; Tandem runs two-node resources");
         break;
@@ -240,6 +241,14 @@ function resource(s: Stmt, st: State): ResourceConfig {
     }
   }
   completeHosts(res);
+  // drbdadm refuses a mesh naming a host that has no section; so does Tandem, before refusing
+  // the mesh itself at `up`, so that the user fixes the typo first
+  for (const h of meshHosts) {
+    if (!res.hosts.some((x) => x.names.includes(h.text))) {
+      const known = res.hosts.map((x) => x.names.join(' ')).join(', ') || 'none';
+      fail(h, `connection-mesh names host '${h.text}', which has no 'on ${h.text} { … }' section in resource ${res.name} (its hosts: ${known})`);
+    }
+  }
   return res;
 }
 
@@ -260,10 +269,13 @@ function stacked(s: Stmt): void {
   }
 }
 
-function connectionMesh(s: Stmt, ctx: HostContext): void {
+/** Returns the host names of `hosts …;`, with their positions. */
+function connectionMesh(s: Stmt, ctx: HostContext): Token[] {
+  const hosts: Token[] = [];
   for (const c of expectBlock(s)) {
     if (c.keyword.text === 'hosts') {
       if (!c.args.length) fail(c.end, `'hosts' needs host names`);
+      hosts.push(...c.args);
       continue;
     }
     if (c.keyword.text === 'net') {
@@ -272,6 +284,7 @@ function connectionMesh(s: Stmt, ctx: HostContext): void {
     }
     fail(c.keyword, `unknown keyword '${c.keyword.text}' in 'connection-mesh' (expected one of: hosts, net)`);
   }
+  return hosts;
 }
 
 /** drbdadm's "in resource r0, on alice { … }: 'disk' keyword missing", checked once the whole resource is read. */

@@ -153,6 +153,11 @@ export function resolveResource(cfg: TandemConfig, resource: string, node: strin
     rcvbufSizeBytes: base(net, 'net', 'rcvbuf-size'),
     allowTwoPrimaries: flag(net, 'net', 'allow-two-primaries'),
   };
+  const cram = net.get('cram-hmac-alg');
+  if (cram && !text(net, 'net', 'shared-secret')) {
+    // DRBD would run the challenge-response with an empty key, which any host answers: refuse
+    throw new ConfigError(cram.loc, `cram-hmac-alg ${text(net, 'net', 'cram-hmac-alg')} without a shared-secret: peer authentication would use an empty secret, which any host can answer; set shared-secret in the same net section (or remove cram-hmac-alg)`);
+  }
   assignDefined(netCfg, {
     cramHmacAlg: text(net, 'net', 'cram-hmac-alg'),
     sharedSecret: text(net, 'net', 'shared-secret'),

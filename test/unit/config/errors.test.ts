@@ -64,6 +64,7 @@ const CASES: [string, string, number, number, RegExp][] = [
   ['section keyword without a block', res('  net;'), 2, 6, /'net' must be followed by a \{ … \} block/],
   ['backing disk in common', 'common {\n  disk /dev/sdb;\n}\n', 2, 3, /'disk …;' is not allowed in 'common'; give it in a resource or its 'on' sections/],
   ['unknown host keyword', 'resource r0 {\n  on alice { meta-disc internal; }\n}\n', 2, 14, /unknown keyword 'meta-disc' in 'on alice' \(expected one of: device, disk, address, meta-disk/],
+  ['connection-mesh naming a host without an on section', res('  connection-mesh { hosts alice bob carol; }\n'), 2, 37, /connection-mesh names host 'carol', which has no 'on carol \{ … \}' section in resource r0 \(its hosts: alice, bob\)/],
 ];
 
 describe('malformed tandem.conf', () => {

@@ -176,6 +176,13 @@ describe('resolve refusals', () => {
   it('discard-node-NAME must name a host', () => {
     expect(() => resolve(res('  net { after-sb-0pri discard-node-carol; }\n'))).toThrow(/t\.conf:2:9: after-sb-0pri discard-node-carol: 'carol' is not a host of resource r0/);
   });
+  it('cram-hmac-alg without shared-secret is refused at its position (DRBD would use an empty key)', () => {
+    expect(() => resolve(res('  net { cram-hmac-alg sha1; }\n'))).toThrow(/^t\.conf:2:9: cram-hmac-alg sha1 without a shared-secret: peer authentication would use an empty secret/);
+    expect(() => resolve(res('  net { cram-hmac-alg sha1; shared-secret ""; }\n'))).toThrow(/cram-hmac-alg sha1 without a shared-secret/);
+    // the secret may come from common, as DRBD inherits it
+    const cfg = parse(`common { net { shared-secret "s3cret"; } }\n${res('  net { cram-hmac-alg sha256; }\n')}`);
+    expect(resolveResource(cfg, 'r0', 'alice').net).toMatchObject({ cramHmacAlg: 'sha256', sharedSecret: 's3cret' });
+  });
   it('volumes are named when they hold the device', () => {
     const text = 'resource r0 {\n  volume 0 { device /dev/drbd1; disk /dev/sdb; meta-disk internal; }\n  on alice { address 10.0.0.1:7789; }\n  on bob { address 10.0.0.2:7789; }\n}\n';
     expect(() => resolve(text)).toThrow(/no device, disk, meta-disk \(it is given in 'volume' sections, which Tandem does not implement\)/);
