@@ -44,6 +44,8 @@ async function call(g: GlobalOpts, req: ControlRequest): Promise<unknown> {
     throw err;
   }
   if (!res.ok) throw new CliFailure(res.message ?? 'failed', res.exitCode ?? 20);
+  // drbdsetup's notes on success (an adjusted timeout, a wait that ended StandAlone) go to stderr
+  if (res.message) process.stderr.write(`${res.message}\n`);
   return res.data;
 }
 
@@ -90,8 +92,25 @@ export function buildProgram(): Command {
   simple('adjust', 'apply config file changes to the running resource');
   simple('outdate', "mark this node's data Outdated (what a fence-peer handler asks the peer for); refused while connected");
   simple('resume-io', 'resume IO suspended by fencing resource-and-stonith (after a fence-peer handler that failed)');
-  simple('wait-connect', 'wait until connected', (c) => c.option('--timeout <sec>', 'give up after this many seconds (exit 5)'), (o) => ({ timeoutMs: parseTimeout(o.timeout as string | undefined) }));
-  simple('wait-sync', 'wait until no resync is running', (c) => c.option('--timeout <sec>', 'give up after this many seconds (exit 5)'), (o) => ({ timeoutMs: parseTimeout(o.timeout as string | undefined) }));
+  // drbdsetup's wait options override the startup section; --timeout overrides all of them
+  const waitOptions = (c: Command): Command => c
+    .option('--timeout <sec>', 'give up after this many seconds (exit 5); 0 waits forever')
+    .option('--wfc-timeout <sec>', "instead of startup { wfc-timeout; }")
+    .option('--degr-wfc-timeout <sec>', 'instead of degr-wfc-timeout (used when this node was a degraded Primary)')
+    .option('--outdated-wfc-timeout <sec>', 'instead of outdated-wfc-timeout (used when the peer is Outdated)')
+    .option('--wait-after-sb', 'keep waiting while the resource refuses to connect (StandAlone after a split brain)');
+  const waitRequest = (o: Record<string, unknown>): Partial<ControlRequest> => {
+    const sec = (v: unknown): number | undefined => (v === undefined ? undefined : parseTimeout(v as string)! / 1000);
+    const wait: NonNullable<ControlRequest['wait']> = {};
+    const set = <K extends keyof typeof wait>(k: K, v: (typeof wait)[K] | undefined) => { if (v !== undefined) wait[k] = v; };
+    set('wfcSec', sec(o.wfcTimeout));
+    set('degrWfcSec', sec(o.degrWfcTimeout));
+    set('outdatedWfcSec', sec(o.outdatedWfcTimeout));
+    if (o.waitAfterSb) wait.waitAfterSb = true;
+    return { timeoutMs: parseTimeout(o.timeout as string | undefined), wait };
+  };
+  simple('wait-connect', 'wait until connected (startup { wfc-timeout … } as in DRBD)', waitOptions, waitRequest);
+  simple('wait-sync', 'wait until connected and no resync is running', waitOptions, waitRequest);
 
   // Test-only fault injection; tandemd refuses it unless started with TANDEM_TEST_FAULTS=1.
   const int = (v: string): number => {

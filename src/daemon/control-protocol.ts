@@ -20,6 +20,8 @@ export interface ControlRequest {
   discardMyData?: boolean;
   clearBitmap?: boolean;
   timeoutMs?: number;
+  /** wait-connect / wait-sync: drbdsetup's --wfc-timeout … --wait-after-sb, over the config's startup section */
+  wait?: Partial<{ wfcSec: number; degrWfcSec: number; outdatedWfcSec: number; waitAfterSb: boolean }>;
   /** inject-fault: the I/O errors to arm on the backing disk */
   faults?: { offset: number; length: number; op: 'read' | 'write' | 'any' | 'flush'; errno?: string }[];
 }

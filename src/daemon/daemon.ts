@@ -14,6 +14,7 @@ import { adoptOrCleanup, attachKernelDevice, describeHolders, detachKernelDevice
 import { kernelDeviceFacts, planKernelDevice } from '../nbd/kernel-device-plan.js';
 import { kernelDir } from '../nbd/kernel-device-record.js';
 import { refuse } from '../replication/state-rules.js';
+import { chooseWfcTimeout, waitConnectStep, waitSettingsOf, wfcTimeoutType } from '../replication/wait-connect.js';
 import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from './control-protocol.js';
 import { StatusWriter } from './status-writer.js';
 import { renderProcDrbd, renderStatusText } from './status-render.js';
@@ -272,12 +273,15 @@ export class Daemon {
       if (req.cmd === 'adjust') return await this.adjust(req);
       const list = this.targets(req);
       const data: Record<string, unknown> = {};
+      const messages: string[] = [];
       for (const r of list) {
         const res = await this.handleOne(r, req);
         if (!res.ok) return res;
         if (res.data !== undefined) data[r.name] = res.data;
+        if (res.message) messages.push(res.message);
       }
-      return { ok: true, data: req.resource === 'all' ? data : data[list[0]?.name ?? ''] };
+      const data1 = req.resource === 'all' ? data : data[list[0]?.name ?? ''];
+      return messages.length ? { ok: true, data: data1, message: messages.join('\n') } : { ok: true, data: data1 };
     } catch (err) {
       const e = err as Error & { exitCode?: number };
       return { ok: false, message: e.message, exitCode: e.exitCode ?? 20 };
@@ -324,17 +328,9 @@ export class Daemon {
         return this.verdict(r, r.setPaused(false));
       case 'new-current-uuid':
         return this.verdict(r, await r.newCurrentUuid(!!req.clearBitmap));
-      case 'wait-connect': {
-        const ok = await this.waitFor(() => r.cs !== 'WFConnection' && r.cs !== 'Unconnected' && r.cs !== 'WFReportParams' && r.cs !== 'StandAlone' || (r.cs === 'StandAlone' && !r.isUp), req.timeoutMs);
-        if (!ok) return { ok: false, message: `${r.name}: timed out waiting for the connection (cs:${r.cs})`, exitCode: 5 };
-        if (r.cs === 'StandAlone') return { ok: false, message: `${r.name}: resource is StandAlone`, exitCode: 5 };
-        return { ok: true };
-      }
-      case 'wait-sync': {
-        const busy = (): boolean => ['WFBitMapS', 'WFBitMapT', 'WFSyncUUID', 'SyncSource', 'SyncTarget', 'PausedSyncS', 'PausedSyncT', 'StartingSyncS', 'StartingSyncT', 'WFReportParams'].includes(r.cs);
-        const ok = await this.waitFor(() => !busy(), req.timeoutMs);
-        return ok ? { ok: true } : { ok: false, message: `${r.name}: timed out waiting for the resync to finish (cs:${r.cs})`, exitCode: 5 };
-      }
+      case 'wait-connect':
+      case 'wait-sync':
+        return this.waitConnectOrSync(r, req);
       case 'status':
         return { ok: true, data: r.status() };
       case 'outdate':
@@ -353,6 +349,36 @@ export class Daemon {
       default:
         return { ok: false, message: `unknown command '${String(req.cmd)}'`, exitCode: 1 };
     }
+  }
+
+  /**
+   * drbdsetup's wait-connect / wait-sync: the timeout is --timeout when given, else the
+   * startup section's wfc/degr-wfc/outdated-wfc-timeout chosen by the resource's state
+   * (wait-connect.ts); a resource that refuses to connect (StandAlone) ends the wait unless
+   * wait-after-sb, with exit 0 as in DRBD and the reason in the message.
+   */
+  private async waitConnectOrSync(r: Resource, req: ControlRequest): Promise<ControlResponse> {
+    const settings = { ...waitSettingsOf(r.cfg.startup), ...req.wait };
+    const chosen = chooseWfcTimeout(settings, wfcTimeoutType({ peerDisk: r.peerDisk, degradedAtAttach: r.degradedAtAttach }));
+    const timeoutMs = req.timeoutMs ?? (chosen.seconds > 0 ? chosen.seconds * 1000 : undefined);
+    const notes = req.timeoutMs === undefined ? chosen.notes : [];
+    let gaveUp = false;
+    const connected = await this.waitFor(() => {
+      const step = waitConnectStep(r.cs, settings.waitAfterSb);
+      if (step === 'refuses-to-connect') gaveUp = true;
+      return step !== 'waiting';
+    }, timeoutMs);
+    const which = req.timeoutMs !== undefined ? '--timeout' : `${chosen.type === 'default' ? 'wfc' : chosen.type === 'degraded' ? 'degr-wfc' : 'outdated-wfc'}-timeout`;
+    if (!connected) return { ok: false, message: [...notes, `${r.name}: timed out waiting for the connection after ${(timeoutMs ?? 0) / 1000}s (${which}; cs:${r.cs})`].join('\n'), exitCode: 5 };
+    if (gaveUp) {
+      return { ok: true, message: [...notes, `${r.name} is ${r.cs}: it refuses to connect (split brain, authentication or a disconnect); not waiting (startup { wait-after-sb; } would)`].join('\n') };
+    }
+    if (req.cmd === 'wait-sync') {
+      const busy = (): boolean => ['WFBitMapS', 'WFBitMapT', 'WFSyncUUID', 'SyncSource', 'SyncTarget', 'PausedSyncS', 'PausedSyncT', 'StartingSyncS', 'StartingSyncT', 'WFReportParams'].includes(r.cs);
+      const ok = await this.waitFor(() => !busy(), timeoutMs);
+      if (!ok) return { ok: false, message: [...notes, `${r.name}: timed out waiting for the resync to finish (cs:${r.cs})`].join('\n'), exitCode: 5 };
+    }
+    return notes.length ? { ok: true, message: notes.join('\n') } : { ok: true };
   }
 
   /** Re-reads the config and applies what can change on a running resource. */

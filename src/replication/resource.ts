@@ -116,6 +116,8 @@ export class Resource implements NbdBackend {
    * administrator runs resume-io. Nothing is acknowledged meanwhile that the peer might not have.
    */
   private ioFreeze: { waiters: (() => void)[] } | null = null;
+  /** came back from being a degraded Primary (PRIMARY_IND without CONNECTED_IND): wait-connect uses degr-wfc-timeout */
+  degradedAtAttach = false;
   readonly counters: Counters = { ns: 0, nr: 0, dw: 0, dr: 0, al: 0, bm: 0, lo: 0, pe: 0, ua: 0, ap: 0, ep: 1, oos: 0 };
 
   constructor(public cfg: ResolvedResource, private readonly deps: ResourceDeps) {
@@ -265,6 +267,7 @@ export class Resource implements NbdBackend {
     this.dev = dev;
     this.md = md;
     this.exposedUuid = null;
+    this.degradedAtAttach = md.flags.has('primary-ind') && !md.flags.has('connected-ind');
     // A node that went down while Primary comes back with CRASHED_PRIMARY and its activity log
     // extents marked out of sync, so the blocks it may have written alone are resynced.
     if (md.flags.has('primary-ind') || md.flags.has('crashed-primary')) {

@@ -27,6 +27,8 @@ export interface PairOptions {
   net?: string;
   /** extra lines inside `disk { }` */
   disk?: string;
+  /** lines inside `startup { }` */
+  startup?: string;
   /** per-node net lines (e.g. a different shared-secret) */
   netFor?: Partial<Record<'node1' | 'node2', string>>;
   rate?: string;
@@ -224,6 +226,7 @@ resource r0 {
     ${opts.net ?? ''}
   }
   disk { on-io-error pass_on; ${opts.disk ?? ''} }
+  startup { ${opts.startup ?? ''} }
   handlers {
 ${handlers}  }
 ${host('node1', p1, 'disk1.img')}
