@@ -73,6 +73,12 @@ export class PeerPending {
     return op;
   }
 
+  /** The op waiting longest for the peer (seqs grow and the Map keeps insertion order). */
+  oldestSeq(): number | undefined {
+    for (const seq of this.ops.keys()) return seq;
+    return undefined;
+  }
+
   /** The link dropped: every op the peer did not confirm is returned (to be marked out of sync). */
   dropAll(): PendingPeerOp[] {
     const lost = [...this.ops.values()];

@@ -14,6 +14,7 @@ import { PROTOCOL_VERSION } from './messages.js';
 import { PeerLink } from './peer-link.js';
 import type { PeerConnection } from './peer-connection.js';
 import { RangeLock, type Release } from './range-lock.js';
+import { KoWatch } from './ko-count.js';
 import { PeerPending, type AckLevel } from './peer-io.js';
 import { ResyncPlanner } from './resync-planner.js';
 import { SyncProgress } from './sync-progress.js';
@@ -116,6 +117,8 @@ export class Resource implements NbdBackend {
    * administrator runs resume-io. Nothing is acknowledged meanwhile that the peer might not have.
    */
   private ioFreeze: { waiters: (() => void)[] } | null = null;
+  /** net { timeout; ko-count; }: expels a peer that stops completing writes (ko-count.ts) */
+  private koTimer: NodeJS.Timeout | null = null;
   /** came back from being a degraded Primary (PRIMARY_IND without CONNECTED_IND): wait-connect uses degr-wfc-timeout */
   degradedAtAttach = false;
   readonly counters: Counters = { ns: 0, nr: 0, dw: 0, dr: 0, al: 0, bm: 0, lo: 0, pe: 0, ua: 0, ap: 0, ep: 1, oos: 0 };
@@ -496,6 +499,7 @@ export class Resource implements NbdBackend {
     this.localBitmapSent = false;
     this.decision = null;
     this.setState({ cs: 'WFReportParams' });
+    this.startKoWatch(conn);
     conn.onMessage((msg) => {
       try {
         this.onPeerMessage(conn, msg);
@@ -505,6 +509,20 @@ export class Resource implements NbdBackend {
       }
     });
     this.sendParams(conn);
+  }
+
+  private startKoWatch(conn: PeerConnection): void {
+    const { koCount, timeoutMs } = this.cfg.net;
+    const watch = new KoWatch(koCount);
+    if (!watch.enabled) return;
+    this.koTimer = setInterval(() => {
+      if (this.conn !== conn) return;
+      if (watch.tick(this.pending.oldestSeq()) === 'expel') {
+        this.log.error({ koCount, timeoutMs, pending: this.pending.size }, 'Remote failed to finish a request within ko-count * timeout; dropping the peer');
+        this.closeConnection(`the peer did not complete a write within ko-count (${koCount}) * timeout (${timeoutMs / 1000}s)`, 'Timeout');
+      }
+    }, timeoutMs);
+    this.koTimer.unref();
   }
 
   private sendParams(conn: PeerConnection): void {
@@ -548,6 +566,8 @@ export class Resource implements NbdBackend {
 
   private afterConnectionGone(next: ConnState): void {
     this.conn = null;
+    if (this.koTimer) clearInterval(this.koTimer);
+    this.koTimer = null;
     const wasPeerData = diskRank(this.peerDisk) >= diskRank('Inconsistent') && this.peerDisk !== 'Outdated';
     // every write the peer did not confirm is out of sync
     for (const op of this.pending.dropAll()) this.md?.bitmap.setRange(op.offset, op.length);
