@@ -39,7 +39,7 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
   },
   ping: { fields: {}, payload: 'none' },
   'ping-ack': { fields: {}, payload: 'none' },
-  state: { fields: { role: { oneOf: ROLES }, disk: { oneOf: DISKS } }, payload: 'none' },
+  state: { fields: { role: { oneOf: ROLES }, disk: { oneOf: DISKS }, userPaused: { optional: 'bool' } }, payload: 'none' },
   uuids: { fields: { uuids: 'uuids', dirtyBits: 'uint', skipInitialSync: 'bool' }, payload: 'none' },
   'sync-uuid': { fields: { uuid: 'string' }, payload: 'none' },
   'sync-plan': { fields: { plan: { oneOf: ['none', 'source', 'target'] }, mode: { oneOf: ['bitmap', 'full'] } }, payload: 'none' },

@@ -46,7 +46,8 @@ export interface PingMsg { type: 'ping' }
 export interface PingAckMsg { type: 'ping-ack' }
 
 // --- state changes, after the handshake ---
-export interface StateMsg { type: 'state'; role: Role; disk: DiskState }
+/** `userPaused`: the sender's pause-sync flag (DRBD's user_isp, seen by the receiver as peer_isp); absent means not paused */
+export interface StateMsg { type: 'state'; role: Role; disk: DiskState; userPaused?: boolean }
 /** `skipInitialSync` is DRBD's UUID flag 8, sent by `new-current-uuid --clear-bitmap` on a just-created pair */
 export interface UuidsMsg { type: 'uuids'; uuids: WireUuids; dirtyBits: number; skipInitialSync: boolean }
 /** P_SYNC_UUID: the SyncSource's new bitmap UUID, which the SyncTarget adopts as its current UUID */

@@ -100,7 +100,9 @@ export class Resource implements NbdBackend {
   private decision: ConnectDecision | null = null;
   private discardMyData = false;
   private peerUsableSize = 0;
+  /** pause-sync here (DRBD's user_isp) and on the peer (peer_isp, told in its state messages): either pauses the resync on both ends */
   private userPaused = false;
+  private peerPaused = false;
   private verifyState: { next: number; inFlight: number; oos: number; total: number } | null = null;
   private exported = false;
   /** set while a failed disk is being taken away (Failed → Diskless) */
@@ -342,7 +344,7 @@ export class Resource implements NbdBackend {
 
   private sendState(): void {
     try {
-      this.conn?.send({ type: 'state', role: this.role, disk: this.disk });
+      this.conn?.send({ type: 'state', role: this.role, disk: this.disk, userPaused: this.userPaused });
     } catch {
       /* the link is going away; the peer learns our state at the next handshake */
     }
@@ -566,6 +568,7 @@ export class Resource implements NbdBackend {
 
   private afterConnectionGone(next: ConnState): void {
     this.conn = null;
+    this.peerPaused = false;
     if (this.koTimer) clearInterval(this.koTimer);
     this.koTimer = null;
     const wasPeerData = diskRank(this.peerDisk) >= diskRank('Inconsistent') && this.peerDisk !== 'Outdated';
@@ -627,6 +630,10 @@ export class Resource implements NbdBackend {
       case 'sync-uuid':
         return this.onSyncUuid(msg.uuid);
       case 'state':
+        if (!!msg.userPaused !== this.peerPaused) {
+          this.peerPaused = !!msg.userPaused;
+          this.applyPause();
+        }
         return this.onPeerState(msg.role, msg.disk);
       case 'read-request':
         return void this.serveReadRequest(conn, msg);
@@ -844,19 +851,23 @@ export class Resource implements NbdBackend {
     const total = md.bitmap.count() * md.bitmap.granularity;
     this.progress = new SyncProgress(Math.min(total, md.usableSize), this.deps.now());
     this.counters.oos = this.oosKiB();
+    // a pause-sync given before this resync: the peer must pause its end too
+    if (this.userPaused) this.sendState();
     if (cs === 'SyncSource') {
-      this.setState({ cs: this.userPaused ? 'PausedSyncS' : 'SyncSource', disk: 'UpToDate', peerDisk: 'Inconsistent' });
+      this.setState({ cs: this.syncPaused ? 'PausedSyncS' : 'SyncSource', disk: 'UpToDate', peerDisk: 'Inconsistent' });
+      if (this.syncPaused) this.progress.pause(this.deps.now());
       void this.runHandler('before-resync-source');
       return;
     }
-    this.setState({ cs: this.userPaused ? 'PausedSyncT' : 'SyncTarget', disk: 'Inconsistent', peerDisk: 'UpToDate' });
+    this.setState({ cs: this.syncPaused ? 'PausedSyncT' : 'SyncTarget', disk: 'Inconsistent', peerDisk: 'UpToDate' });
+    if (this.syncPaused) this.progress.pause(this.deps.now());
     const planner = (this.planner = new ResyncPlanner(
       { maxRequestBytes: RESYNC_REQUEST_BYTES, maxInFlight: RESYNC_IN_FLIGHT, maxInFlightBytes: RESYNC_IN_FLIGHT_BYTES, rateBytesPerSec: this.cfg.disk.resyncRateBytesPerSec },
       (from, max) => md.bitmap.nextDirtyRun(from, max),
       () => md.bitmap.count(),
       this.deps.now(),
     ));
-    planner.setPaused(this.userPaused);
+    planner.setPaused(this.syncPaused);
     if (!this.cfg.handlers['before-resync-target']) {
       this.pumpResync();
       return;
@@ -1499,7 +1510,7 @@ export class Resource implements NbdBackend {
     }
     this.exported = true;
     this.setState({ role: 'Primary' });
-    this.conn?.send({ type: 'state', role: 'Primary', disk: this.disk });
+    this.conn?.send({ type: 'state', role: 'Primary', disk: this.disk, userPaused: this.userPaused });
     // as in DRBD, the role change comes first and the full sync it asks for after it
     if (fullSyncToPeer && this.conn) this.startAdminSync(true, 'primary --force');
     return { ok: true };
@@ -1629,12 +1640,31 @@ export class Resource implements NbdBackend {
     return { ok: true };
   }
 
-  setPaused(paused: boolean): Verdict {
-    if (!isSyncing(this.cs) && this.cs !== 'PausedSyncS' && this.cs !== 'PausedSyncT') {
-      this.userPaused = paused;
-      return { ok: true };
+  /** DRBD: a resync runs only while neither end has paused it (user_isp here, peer_isp there). */
+  private get syncPaused(): boolean {
+    return this.userPaused || this.peerPaused;
+  }
+
+  /** pause-sync / resume-sync: this node's flag; the peer learns it with our state and pauses too. */
+  setPaused(paused: boolean): Verdict | { ok: false; message: string; exitCode: number } {
+    if (paused && this.userPaused) return { ok: false, message: 'Failure: (134) Sync-pause flag is already set', exitCode: 10 };
+    if (!paused && !this.userPaused) {
+      const why = this.peerPaused && (this.cs === 'PausedSyncS' || this.cs === 'PausedSyncT') ? '\nNote: Resync pause caused by the peer node.' : '';
+      return { ok: false, message: `Failure: (135) Sync-pause flag is already cleared${why}`, exitCode: 10 };
     }
     this.userPaused = paused;
+    this.sendState();
+    this.applyPause();
+    return { ok: true };
+  }
+
+  /** Brings the running resync in line with syncPaused: progress clock, request pump, state name. */
+  private applyPause(): void {
+    const paused = this.syncPaused;
+    const running = isSyncing(this.cs) || this.cs === 'PausedSyncS' || this.cs === 'PausedSyncT';
+    if (!running) return;
+    const wasPaused = this.cs === 'PausedSyncS' || this.cs === 'PausedSyncT';
+    if (wasPaused === paused) return;
     const now = this.deps.now();
     if (paused) this.progress?.pause(now);
     else this.progress?.resume(now);
@@ -1642,7 +1672,6 @@ export class Resource implements NbdBackend {
     if (this.cs === 'SyncSource' || this.cs === 'PausedSyncS') this.setState({ cs: paused ? 'PausedSyncS' : 'SyncSource' });
     if (this.cs === 'SyncTarget' || this.cs === 'PausedSyncT') this.setState({ cs: paused ? 'PausedSyncT' : 'SyncTarget' });
     if (!paused) this.pumpResync();
-    return { ok: true };
   }
 
   async verify(): Promise<Verdict> {
@@ -1652,7 +1681,7 @@ export class Resource implements NbdBackend {
     this.verifyState = { next: 0, inFlight: 0, oos: 0, total: md.usableSize };
     this.progress = new SyncProgress(Math.min(md.usableSize, this.size), this.deps.now());
     this.setState({ cs: 'VerifyS' });
-    this.conn?.send({ type: 'state', role: this.role, disk: this.disk });
+    this.conn?.send({ type: 'state', role: this.role, disk: this.disk, userPaused: this.userPaused });
     void this.pumpVerify();
     return { ok: true };
   }
@@ -1789,7 +1818,7 @@ export class Resource implements NbdBackend {
         speedKiBs: p.speedKiBs,
         avgSpeedKiBs: p.avgSpeedKiBs,
         etaSec: p.etaSec,
-        paused: this.userPaused,
+        paused: this.syncPaused,
         wantKiBs: this.cs === 'SyncTarget' ? Math.round(this.cfg.disk.resyncRateBytesPerSec / 1024) : undefined,
       };
     const syncing = isSyncing(this.cs) || this.cs === 'PausedSyncS' || this.cs === 'PausedSyncT';
@@ -1803,7 +1832,7 @@ export class Resource implements NbdBackend {
       disk: this.disk,
       peerDisk: this.peerDisk,
       protocol: this.cfg.protocol,
-      flags: { ...IDLE_IO_FLAGS, suspended: this.ioFreeze ? ['fencing'] : [], pausedByUser: this.userPaused && syncing },
+      flags: { ...IDLE_IO_FLAGS, suspended: this.ioFreeze ? ['fencing'] : [], pausedByUser: this.userPaused && syncing, pausedByPeer: this.peerPaused && syncing },
       counters: {
         ns: Math.round(this.counters.ns), nr: Math.round(this.counters.nr), dw: Math.round(this.counters.dw), dr: Math.round(this.counters.dr),
         al: this.counters.al, bm: this.counters.bm, lo: 0, pe: this.pending.size, ua: 0, ap: this.counters.ap, ep: 1,
