@@ -758,13 +758,14 @@ export class Resource implements NbdBackend {
       this.setState({ cs: 'Connected', peerRole: p.role, disk, peerDisk });
       return;
     }
-    if (d.mode === 'full') this.md.bitmap.setAll();
     const source = d.action === 'sync-source';
     this.setState({ cs: source ? 'WFBitMapS' : 'WFBitMapT', peerRole: p.role, peerDisk: p.disk });
+    // a full sync is on disk (markFullSync) before our bitmap goes out and the resync can start
+    const prepared = d.mode === 'full' ? this.markFullSync(this.md) : Promise.resolve();
     if (d.giveUpPrimary) {
       // call-pri-lost-after-sb made this Primary the loser and nobody holds the device open:
       // demote first, then take the SyncTarget side ("Successfully gave up primary role.")
-      void this.becomeSecondary().then(
+      void prepared.then(() => this.becomeSecondary()).then(
         () => this.sendBitmap(conn),
         (err: Error) => {
           this.log.error({ err: err.message }, 'could not give up the Primary role; dropping the connection');
@@ -773,7 +774,8 @@ export class Resource implements NbdBackend {
       );
       return;
     }
-    this.sendBitmap(conn);
+    if (d.mode !== 'full') return this.sendBitmap(conn);
+    prepared.then(() => this.sendBitmap(conn), (err: Error) => this.onLocalIoError(err, 'metadata write'));
   }
 
   private sendBitmap(conn: PeerConnection): void {
@@ -982,6 +984,8 @@ export class Resource implements NbdBackend {
     const md = this.md;
     if (!md || !ok) return;
     md.uuids = this.deps.uuids.syncSourceFinish(md.uuids);
+    // a full sync (invalidate-remote, primary --force) is over on this end too
+    md.flags.delete('full-sync');
     this.progress = null;
     this.setState({ cs: 'Connected', peerDisk: 'UpToDate' });
     this.persistSuperblock();
@@ -1018,16 +1022,35 @@ export class Resource implements NbdBackend {
     if (!md || !conn || plan === 'none') return;
     this.stopResync();
     const asSource = plan === 'target';
-    if (mode === 'full') md.bitmap.setAll();
     if (!asSource) {
       md.flags.delete('consistent');
       this.setState({ disk: 'Inconsistent' });
     }
     this.decision = { action: asSource ? 'sync-source' : 'sync-target', mode, rule: 0, reason: 'requested by peer', log: [], handlers: [] };
     this.setState({ cs: asSource ? 'WFBitMapS' : 'WFBitMapT' });
-    this.sendBitmapPieces(conn, md);
-    this.localBitmapSent = true;
-    this.maybeStartSync(conn);
+    // the metadata says Inconsistent / all out of sync before the first resync block can land
+    const ready = mode === 'full' ? this.markFullSync(md) : md.saveSuperblock();
+    ready.then(() => {
+      if (this.conn !== conn || this.md !== md) return;
+      this.sendBitmapPieces(conn, md);
+      this.localBitmapSent = true;
+      this.maybeStartSync(conn);
+    }, (err: Error) => this.onLocalIoError(err, 'metadata write'));
+  }
+
+  /**
+   * Every block out of sync, durably, in DRBD's order (drbd_bmio_set_n_write): the full-sync flag
+   * first, then the all-set bitmap, then the flag cleared, since from then on the bitmap on disk
+   * says it. A node restarted in the middle of the resync resumes from its bitmap instead of
+   * starting over; one that crashed before the bitmap was written starts the full sync again.
+   */
+  private async markFullSync(md: ResourceMetadata): Promise<void> {
+    md.bitmap.setAll();
+    md.flags.add('full-sync');
+    await md.saveSuperblock();
+    await md.flushBitmap();
+    md.flags.delete('full-sync');
+    await md.saveSuperblock();
   }
 
   private onPeerUuids(w: WireUuids, skipInitialSync: boolean): void {
@@ -1601,14 +1624,11 @@ export class Resource implements NbdBackend {
     const v = checkInvalidate(this.roleView(), remote);
     if (!v.ok) return v;
     const md = this.md!;
-    md.bitmap.setAll();
-    md.flags.add('full-sync');
     if (!remote) {
       md.flags.delete('consistent');
       this.setState({ disk: 'Inconsistent' });
     }
-    await md.flushBitmap();
-    await md.saveSuperblock();
+    await this.markFullSync(md);
     if (this.conn) this.startAdminSync(remote, remote ? 'invalidate-remote' : 'invalidate');
     return { ok: true };
   }
