@@ -51,9 +51,10 @@ export function planKernelDevice(f: KernelDeviceFacts): KernelDevicePlan {
     return { kind: 'skip', reason: `TANDEM_KERNEL_DEVICE=nbd-client but ${!f.nbdModule ? 'the kernel has no nbd module (/dev/nbd0 is missing)' : 'nbd-client is not installed'}` };
   }
   if (f.mode === 'nbdfuse') return fuseOk ? { kind: 'nbdfuse-loop' } : { kind: 'skip', reason: `TANDEM_KERNEL_DEVICE=nbdfuse but missing: ${fuseMissing}` };
-  if (nbdClientOk) return { kind: 'nbd-client' };
+  // auto: only the path the tests run (nbdfuse + loop). nbd-client is opt-in: no machine Tandem is
+  // tested on has the nbd module, so it is never chosen for the user.
   if (fuseOk) return { kind: 'nbdfuse-loop' };
-  return { kind: 'skip', reason: `no way to make a kernel block device: the nbd module or nbd-client is missing, and so is ${fuseMissing}` };
+  return { kind: 'skip', reason: `no way to make a kernel block device: missing ${fuseMissing}${nbdClientOk ? ' (nbd-client is installed: TANDEM_KERNEL_DEVICE=nbd-client uses it, untested)' : ''}` };
 }
 
 export function parseMode(raw: string | undefined): KernelDeviceMode | { invalid: string } {

@@ -7,20 +7,23 @@ import { runTool } from './run-tool.js';
 import { waitUntilOrFalse } from './wait-until.js';
 
 /**
- * Write barriers: a loop device *without* direct I/O declares a volatile write cache, so the
- * block layer sends it REQ_PREFLUSH (and turns REQ_FUA into write + flush), and the loop driver
- * answers a flush with vfs_fsync() on the backing file. On the nbdfuse file that fsync becomes
- * FUSE_FSYNC, which nbdfuse turns into NBD_CMD_FLUSH, which the Resource completes only after
- * both disks have flushed. Writes themselves go through the FUSE file synchronously (nbdfuse
- * does not enable FUSE's writeback cache), so a write the loop device completes has been
- * answered by the NBD server. Checked with nbdkit's log filter and in
- * test/e2e/kernel-device.test.ts (a counting backend sees WRITE then FLUSH for write+fsync and
- * for an O_DSYNC write). Direct I/O stays off: O_DIRECT on a FUSE file would need nbdfuse's
- * support and buys nothing here, since every write already goes to the server before it
- * completes.
+ * Direct I/O on: the loop driver then submits the block requests it gets to the nbdfuse file as
+ * asynchronous O_DIRECT I/O, many at a time, instead of one buffered read or write after another
+ * through its worker. Measured here (protocol C pair on loopback, fio libaio direct on the
+ * device): 4 KiB random writes at depth 32 4.4k -> 8.7k IOPS, 1 MiB sequential 127 -> 363 MiB/s;
+ * depth 1 unchanged (5.0k -> 5.7k). With it off, depth 32 ran no faster than depth 1.
+ *
+ * Write barriers are unchanged: the loop device declares a volatile write cache either way (its
+ * backing file has fsync), so the block layer sends it REQ_PREFLUSH (and turns REQ_FUA into
+ * write + flush), and the loop driver answers a flush with vfs_fsync() on the backing file. On
+ * the nbdfuse file that fsync becomes FUSE_FSYNC, which nbdfuse turns into NBD_CMD_FLUSH, which
+ * the Resource completes only after both disks have flushed. A direct write completes only when
+ * nbdfuse has had the NBD server's reply. test/e2e/kernel-device.test.ts checks it with a
+ * counting backend: WRITE then FLUSH for write + fsync, for an O_DSYNC write and for an O_DIRECT
+ * write + fdatasync.
  */
 export async function attachLoop(file: string): Promise<string> {
-  const { stdout } = await runTool('losetup', ['--find', '--show', '--direct-io=off', file]);
+  const { stdout } = await runTool('losetup', ['--find', '--show', '--direct-io=on', file]);
   const dev = stdout.trim();
   if (!/^\/dev\/loop\d+$/.test(dev)) throw new Error(`losetup --find --show ${file} printed '${dev}', not a loop device`);
   return dev;

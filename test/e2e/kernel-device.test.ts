@@ -213,7 +213,7 @@ describe.skipIf(!isRoot)('kernel block device (root: loop, nbdfuse, mount)', () 
     expect(kernelLeftovers(pair.dir)).toEqual([]);
   });
 
-  it('write barriers: fsync and O_DSYNC on the loop device reach the NBD backend as FLUSH after the WRITE', async () => {
+  it('write barriers: fsync, O_DSYNC and O_DIRECT + fdatasync on the loop device (direct I/O on) reach the NBD backend as FLUSH after the WRITE', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-kdev-'));
     scratch.push(dir);
     const ops: string[] = [];
@@ -268,6 +268,22 @@ describe.skipIf(!isRoot)('kernel block device (root: loop, nbdfuse, mount)', () 
         await fd.close();
       }
       expect(mem.data.subarray(65536, 65536 + 4096).equals(b)).toBe(true);
+
+      expect(rec.method).toBe('nbdfuse-loop');
+      const loop = rec.method === 'nbdfuse-loop' ? rec.loopDevice : null;
+      expect((await sh('losetup', '-l', '-n', '-O', 'DIO', loop!)).trim()).toBe('1');
+      // O_DIRECT on the device (the loop device passes it on as direct I/O to the nbdfuse file),
+      // then fdatasync: the write reaches the backend first, the flush after it
+      const c = crypto.randomBytes(4096);
+      const src = path.join(dir, 'c.bin');
+      fs.writeFileSync(src, c);
+      const mark = ops.length;
+      await execFileP('dd', [`if=${src}`, `of=${devicePath}`, 'bs=4096', 'seek=32', 'count=1', 'oflag=direct', 'conv=fdatasync,notrunc', 'status=none']);
+      const seen = ops.slice(mark);
+      const w = seen.indexOf('write 131072+4096');
+      expect(w, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
+      expect(seen.indexOf('flush', w), JSON.stringify(seen)).toBeGreaterThan(w);
+      expect(mem.data.subarray(131072, 131072 + 4096).equals(c)).toBe(true);
       expect(await deviceHolders(rec)).toEqual([]);
     } finally {
       expect(await detachKernelDevice(rec, { runDir: path.join(dir, 'run'), logger })).toEqual({ kind: 'detached' });

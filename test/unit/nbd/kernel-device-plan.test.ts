@@ -16,7 +16,8 @@ const base: KernelDeviceFacts = {
 describe('planKernelDevice', () => {
   const rows: Array<[string, Partial<KernelDeviceFacts>, ReturnType<typeof planKernelDevice>]> = [
     ['root, no nbd module: loop over nbdfuse', {}, { kind: 'nbdfuse-loop' }],
-    ['root with the nbd module and nbd-client: nbd-client', { nbdModule: true }, { kind: 'nbd-client' }],
+    ['root with the nbd module and nbd-client: still nbdfuse (nbd-client is untested, opt-in only)', { nbdModule: true }, { kind: 'nbdfuse-loop' }],
+    ['nbd-client when asked for it', { nbdModule: true, mode: 'nbd-client' }, { kind: 'nbd-client' }],
     ['nbd module but no nbd-client: nbdfuse', { nbdModule: true, nbdClient: false }, { kind: 'nbdfuse-loop' }],
     ['forced nbdfuse even with the nbd module', { nbdModule: true, mode: 'nbdfuse' }, { kind: 'nbdfuse-loop' }],
     ['not root: NBD socket only', { uid: 1000 }, { kind: 'skip', reason: 'tandemd is not running as root (only the NBD socket is served)' }],
@@ -38,7 +39,9 @@ describe('planKernelDevice', () => {
       { kind: 'skip', reason: 'TANDEM_KERNEL_DEVICE=nbd-client but nbd-client is not installed' }],
     ['forced nbdfuse without FUSE', { mode: 'nbdfuse', fuseDevice: false }, { kind: 'skip', reason: 'TANDEM_KERNEL_DEVICE=nbdfuse but missing: /dev/fuse' }],
     ['nothing available: every missing piece is named', { nbdfuse: false, losetup: false },
-      { kind: 'skip', reason: 'no way to make a kernel block device: the nbd module or nbd-client is missing, and so is nbdfuse (libnbd-bin), losetup (util-linux)' }],
+      { kind: 'skip', reason: 'no way to make a kernel block device: missing nbdfuse (libnbd-bin), losetup (util-linux)' }],
+    ['no nbdfuse but nbd-client: auto names the opt-in', { nbdfuse: false, nbdModule: true },
+      { kind: 'skip', reason: 'no way to make a kernel block device: missing nbdfuse (libnbd-bin) (nbd-client is installed: TANDEM_KERNEL_DEVICE=nbd-client uses it, untested)' }],
   ];
   it.each(rows)('%s', (_, patch, want) => {
     expect(planKernelDevice({ ...base, ...patch })).toEqual(want);
