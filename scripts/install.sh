@@ -133,7 +133,7 @@ subst() {
       -e "s|^INSTALL_NODE_DIR=.*|INSTALL_NODE_DIR=$NODE_DIR|" \
       -e "s|^INSTALL_SYSCONFDIR=.*|INSTALL_SYSCONFDIR=$SYSCONFDIR|" \
       -e "s|@BINDIR@|$BINDIR|g" -e "s|@NODE@|$NODE_BIN|g" -e "s|@SYSCONFDIR@|$SYSCONFDIR|g" \
-      -e "s|@PKGDIR@|$PKGDIR|g" -e "s|@NODE_DIR@|$NODE_DIR|g" "$1"
+      -e "s|@PKGDIR@|$PKGDIR|g" -e "s|@NODE_DIR@|$NODE_DIR|g" -e "s|@LIBDIR@|$LIBDIR|g" "$1"
 }
 
 # put MODE SRC DEST: a program file, replaced on every install and listed in the manifest
@@ -177,6 +177,11 @@ if [ -d "$PKG_FILES/scripts/handlers" ]; then
     [ -f "$h" ] && put 755 "$h" "$LIBDIR/$(basename "$h")"
   done
 fi
+# the names DRBD's notify.sh is called by (/usr/lib/drbd/notify-split-brain.sh and friends)
+for ev in split-brain pri-lost pri-lost-after-sb pri-on-incon-degr out-of-sync io-error emergency-reboot emergency-shutdown; do
+  ln -sfn notify.sh "$DESTDIR$LIBDIR/notify-$ev.sh"
+  record "$LIBDIR/notify-$ev.sh"
+done
 if [ -f "$PKG_FILES/scripts/ocf/tandem" ]; then
   put 755 "$PKG_FILES/scripts/ocf/tandem" "$OCFDIR/tandem"
 fi

@@ -104,6 +104,25 @@ describe('scripts/install.sh --root DIR', () => {
     expect(manifest).not.toContain(rootPath('etc/tandem/tandem.conf'));
   });
 
+  it("installs DRBD's notify handlers: notify-split-brain.sh mails the recipient and logs to syslog", async () => {
+    const lib = rootPath('usr/lib/tandem');
+    expect(fs.readlinkSync(path.join(lib, 'notify-split-brain.sh'))).toBe('notify.sh');
+    expect(fs.readFileSync(rootPath('etc/tandem/tandem.conf'), 'utf8')).toContain(`"${lib}/notify-split-brain.sh root"`);
+    // stand-ins for sendmail and logger record what they were given
+    const bin = rootPath('fakebin');
+    fs.mkdirSync(bin, { recursive: true });
+    fs.writeFileSync(path.join(bin, 'sendmail'), `#!/bin/sh\ncat > "${rootPath('mail.txt')}"\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, 'logger'), `#!/bin/sh\necho "$@" > "${rootPath('syslog.txt')}"\n`, { mode: 0o755 });
+    const r = await run(path.join(lib, 'notify-split-brain.sh'), ['admin@example.org'],
+      { PATH: `${bin}:${BARE_PATH}`, DRBD_RESOURCE: 'r0', DRBD_MINOR: '0', DRBD_PEERS: 'node2' });
+    expect(r.code, r.out).toBe(0);
+    const mail = fs.readFileSync(rootPath('mail.txt'), 'utf8');
+    expect(mail).toMatch(/^To: admin@example\.org\nSubject: Tandem split-brain on \S+ \(resource r0\)\n\n/);
+    expect(mail).toContain('Tandem detected a split brain in resource r0');
+    expect(mail).toMatch(/peer: +node2/);
+    expect(fs.readFileSync(rootPath('syslog.txt'), 'utf8')).toMatch(/^-t tandem-notify -p daemon\.warning Tandem split-brain on/);
+  });
+
   // systemd-analyze ships with systemd; where it is missing there is nothing to verify the units with
   it.skipIf(!which('systemd-analyze'))('the installed systemd units pass systemd-analyze verify', async () => {
     const r = await run('systemd-analyze', ['verify', rootPath('usr/lib/systemd/system/tandemd.service'), rootPath('usr/lib/systemd/system/tandem-hb.service')], process.env);
