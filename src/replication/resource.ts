@@ -19,8 +19,8 @@ import { PeerPending, type AckLevel } from './peer-io.js';
 import { ResyncPlanner } from './resync-planner.js';
 import { SyncProgress } from './sync-progress.js';
 import {
-  checkDemote, checkDisconnect, checkInvalidate, checkPromote, checkVerify, diskRank, isConnected, isSyncing,
-  refuse, type ConnState, type RoleView, type Verdict,
+  checkDemote, checkDisconnect, checkInvalidate, checkPromote, checkVerify, diskRank, entersPrimaryWithoutGoodData, isConnected, isSyncing,
+  refuse, resyncHandlerVerdict, type ConnState, type RoleView, type Verdict,
 } from './state-rules.js';
 import { openResourceMetadata, type ResourceMetadata } from './resource-metadata.js';
 import { maskRoleBit, onSkipInitialSyncReceived } from './generation-uuids.js';
@@ -121,6 +121,8 @@ export class Resource implements NbdBackend {
   private ioFreeze: { waiters: (() => void)[] } | null = null;
   /** net { timeout; ko-count; }: expels a peer that stops completing writes (ko-count.ts) */
   private koTimer: NodeJS.Timeout | null = null;
+  /** the SyncSource's before-resync-source handler: resync requests are served once it succeeded */
+  private sourceGate: Promise<boolean> | null = null;
   /** came back from being a degraded Primary (PRIMARY_IND without CONNECTED_IND): wait-connect uses degr-wfc-timeout */
   degradedAtAttach = false;
   readonly counters: Counters = { ns: 0, nr: 0, dw: 0, dr: 0, al: 0, bm: 0, lo: 0, pe: 0, ua: 0, ap: 0, ep: 1, oos: 0 };
@@ -166,6 +168,7 @@ export class Resource implements NbdBackend {
     if (changed.length > 0) {
       this.log.info({ transition: Object.fromEntries(changed.map((k) => [k, `${before[k]} -> ${after[k]}`])) }, 'state change');
       this.updateFlags();
+      if (entersPrimaryWithoutGoodData(before, after)) void this.runHandler('pri-on-incon-degr');
       if (this.ioFreeze && (isConnected(this.cs) || this.role !== 'Primary')) this.thawIo(isConnected(this.cs) ? 'the peer is back' : 'no longer Primary');
       this.deps.onChange();
     }
@@ -858,7 +861,9 @@ export class Resource implements NbdBackend {
     if (cs === 'SyncSource') {
       this.setState({ cs: this.syncPaused ? 'PausedSyncS' : 'SyncSource', disk: 'UpToDate', peerDisk: 'Inconsistent' });
       if (this.syncPaused) this.progress.pause(this.deps.now());
-      void this.runHandler('before-resync-source');
+      // DRBD runs before-resync-source before the first block goes out and drops the connection
+      // if it fails; resync requests wait for it (serveResyncRequest)
+      this.sourceGate = this.cfg.handlers['before-resync-source'] ? this.resyncHandlerGate('before-resync-source') : null;
       return;
     }
     this.setState({ cs: this.syncPaused ? 'PausedSyncT' : 'SyncTarget', disk: 'Inconsistent', peerDisk: 'UpToDate' });
@@ -875,8 +880,9 @@ export class Resource implements NbdBackend {
       return;
     }
     // DRBD waits for before-resync-target (e.g. a snapshot of the about-to-be-overwritten data)
-    void this.runHandler('before-resync-target').then(() => {
-      if (this.planner === planner) this.pumpResync();
+    // and drops the connection when it fails
+    void this.resyncHandlerGate('before-resync-target').then((go) => {
+      if (go && this.planner === planner) this.pumpResync();
     });
   }
 
@@ -926,7 +932,18 @@ export class Resource implements NbdBackend {
     this.pumpResync();
   }
 
+  /** Runs a before-resync handler; false (and the connection dropped, as DRBD does) if it failed. */
+  private async resyncHandlerGate(handler: 'before-resync-source' | 'before-resync-target'): Promise<boolean> {
+    const conn = this.conn;
+    const code = await this.runHandler(handler);
+    if (resyncHandlerVerdict(handler, code) === 'go') return true;
+    this.log.error({ handler, code }, `${handler} handler returned ${code}, dropping connection.`);
+    if (this.conn === conn) this.closeConnection(`${handler} handler returned ${code}`, 'StandAlone');
+    return false;
+  }
+
   private async serveResyncRequest(conn: PeerConnection, offset: number, length: number): Promise<void> {
+    if (this.sourceGate && !(await this.sourceGate)) return;
     const md = this.md;
     const dev = this.dev;
     if (!md || !dev || offset < 0 || length <= 0 || offset + length > md.usableSize) {
@@ -1755,6 +1772,10 @@ export class Resource implements NbdBackend {
       this.verifyState = null;
       this.progress = null;
       this.setState({ cs: 'Connected' });
+      if (st.oos > 0) {
+        this.log.error({ blocks: st.oos / 4096 }, `Online verify found ${st.oos / 4096} 4k block out of sync!`);
+        void this.runHandler('out-of-sync');
+      }
       return;
     }
     void this.pumpVerify();

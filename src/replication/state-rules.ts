@@ -1,7 +1,7 @@
 // Which user-requested state changes DRBD allows, and the exact reason it gives when it refuses
 // (drbd_state.c is_valid_state / is_valid_soft_transition; strings from drbd_strings.c).
 // Pure: the daemon asks before it acts, and tests walk the table.
-import { connRank, type ConnState, type DiskState, type Role } from './drbd-states.js';
+import { connRank, diskRank, type ConnState, type DiskState, type Role } from './drbd-states.js';
 
 export type { ConnState } from './drbd-states.js';
 export { connRank, diskRank } from './drbd-states.js';
@@ -114,4 +114,24 @@ export function checkVerify(v: RoleView, verifyAlg: string | undefined): Verdict
 
 export function checkDisconnect(v: RoleView): Verdict {
   return v.cs === 'StandAlone' ? refuse('SS_ALREADY_STANDALONE') : { ok: true };
+}
+
+/**
+ * DRBD's pri-on-incon-degr handler runs when a state change makes this node a Primary whose own
+ * disk and peer disk are both below UpToDate (after_state_ch: no good copy of the data is
+ * reachable any more), and not again while that lasts.
+ */
+export function entersPrimaryWithoutGoodData(
+  before: { role: Role; disk: DiskState; peerDisk: DiskState },
+  after: { role: Role; disk: DiskState; peerDisk: DiskState },
+): boolean {
+  const bad = (s: typeof before) => s.role === 'Primary' && diskRank(s.disk) < diskRank('UpToDate') && diskRank(s.peerDisk) < diskRank('UpToDate');
+  return !bad(before) && bad(after);
+}
+
+/** before-resync-source / before-resync-target: DRBD drops the connection on an exit code > 0 (3 on the source: old tools, ignored). */
+export function resyncHandlerVerdict(handler: 'before-resync-source' | 'before-resync-target', code: number | null): 'go' | 'disconnect' {
+  if (code === null || code === 0) return 'go';
+  if (handler === 'before-resync-source' && code === 3) return 'go';
+  return 'disconnect';
 }

@@ -177,7 +177,7 @@ export const OPTIONS: readonly OptionDef[] = [
         ['after-resync-target', 'yes'],
         ['out-of-sync', 'yes'],
         ['unfence-peer', 'no'],
-        ['before-resync-source', 'no'],
+        ['before-resync-source', 'yes'],
       ] as const
     ).map(([name, support]): Def => ({ name, value: STR, support })),
   ),
