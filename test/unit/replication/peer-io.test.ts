@@ -8,7 +8,7 @@ describe('PeerPending', () => {
     const a = p.add(0, 4096, 'write');
     expect(p.recvAck(a.seq)).toBe(true);
     await expect(a.received).resolves.toBe('ok');
-    expect(p.writeAck(a.seq, true)).toBeDefined();
+    expect(p.writeAck(a.seq, true)).toMatchObject({ seq: a.seq, offset: 0, length: 4096, needs: 'write', recvAcked: true });
     await expect(a.done).resolves.toBe('ok');
     expect(p.writeAck(a.seq, true)).toBeUndefined();
     expect(p.recvAck(999)).toBe(false);
@@ -22,6 +22,20 @@ describe('PeerPending', () => {
     expect(lost.map((o) => o.offset)).toEqual([8192]);
     await expect(b.done).resolves.toBe('lost');
     expect(p.size).toBe(0);
+  });
+});
+
+describe('PeerPending.oldestSeq (what ko-count watches)', () => {
+  it('is the op waiting longest, and moves on as the peer answers', () => {
+    const p = new PeerPending();
+    expect(p.oldestSeq()).toBeUndefined();
+    const a = p.add(0, 4096, 'write');
+    const b = p.add(4096, 4096, 'write');
+    expect(p.oldestSeq()).toBe(a.seq);
+    p.writeAck(b.seq, true); // answered out of order: a still waits
+    expect(p.oldestSeq()).toBe(a.seq);
+    p.writeAck(a.seq, true);
+    expect(p.oldestSeq()).toBeUndefined();
   });
 });
 
