@@ -16,7 +16,7 @@ import type { PeerConnection } from './peer-connection.js';
 import { RangeLock, type Release } from './range-lock.js';
 import { KoWatch } from './ko-count.js';
 import { PeerPending, type AckLevel } from './peer-io.js';
-import { ResyncPlanner } from './resync-planner.js';
+import { ResyncPlanner, resyncWindow } from './resync-planner.js';
 import { SyncProgress } from './sync-progress.js';
 import {
   checkDemote, checkDisconnect, checkInvalidate, checkPromote, checkVerify, diskRank, entersPrimaryWithoutGoodData, isConnected, isSyncing,
@@ -32,13 +32,7 @@ import { checkOutdate, fencePeerOutcome, type FenceOutcome } from './fencing.js'
 import { IDLE_IO_FLAGS, type ResourceStatus, type SyncProgress as SyncProgressStatus } from '../daemon/status-types.js';
 import { perMilleDone } from '../daemon/status-render.js';
 
-const RESYNC_REQUEST_BYTES = POOLED_BYTES;
 const RESYNC_IN_FLIGHT = 256;
-/**
- * bytes of resync requests outstanding: four 1 MiB requests keep a loopback or LAN link and an
- * O_DIRECT disk busy (~1 GiB/s here, as with 16 MiB), and every byte in flight is resident on both nodes
- */
-const RESYNC_IN_FLIGHT_BYTES = 4 << 20;
 const VERIFY_CHUNK = 1 << 20;
 const BITMAP_FLUSH_MS = 1000;
 /** well below the peer link's 16 MiB frame payload limit */
@@ -135,9 +129,16 @@ export class Resource implements NbdBackend {
     return this.cfg.name;
   }
 
-  /** bytes the Primary exports: the smaller of both usable sizes once connected */
+  /** this node's usable size, or disk { size } when that is smaller (DRBD's user-set device size) */
+  private get localSize(): number {
+    const usable = this.md?.usableSize ?? 0;
+    const want = this.cfg.disk.sizeBytes;
+    return want > 0 && usable > 0 ? Math.min(usable, want) : usable;
+  }
+
+  /** bytes the Primary exports: the smaller of both sizes once connected */
   get size(): number {
-    const local = this.md?.usableSize ?? 0;
+    const local = this.localSize;
     if (this.peerUsableSize > 0 && local > 0) return Math.min(local, this.peerUsableSize);
     return local || this.peerUsableSize;
   }
@@ -271,6 +272,12 @@ export class Resource implements NbdBackend {
       dev.close();
       this.setState({ disk: 'Diskless' });
       throw new ResourceError(`${this.name}: ${(err as Error).message}`, 10);
+    }
+    const wantSize = this.cfg.disk.sizeBytes;
+    if (wantSize > md.usableSize) {
+      dev.close();
+      this.setState({ disk: 'Diskless' });
+      throw new ResourceError(`${this.name}: (111) Low.dev. smaller than requested DRBD-dev. size: disk { size } asks for ${wantSize} bytes, the backing device holds ${md.usableSize} usable bytes`, 10);
     }
     this.dev = dev;
     this.md = md;
@@ -535,7 +542,7 @@ export class Resource implements NbdBackend {
     conn.send({
       type: 'params',
       protocol: this.cfg.protocol,
-      usableSize: md?.usableSize ?? 0,
+      usableSize: md ? this.localSize : 0,
       uuids: md ? uuidsToWire(md.uuids) : { current: '0', bitmap: '0', history: ['0', '0'] },
       flags: md ? [...md.flags] : [],
       dirtyBits: md?.bitmap.count() ?? 0,
@@ -868,8 +875,9 @@ export class Resource implements NbdBackend {
     }
     this.setState({ cs: this.syncPaused ? 'PausedSyncT' : 'SyncTarget', disk: 'Inconsistent', peerDisk: 'UpToDate' });
     if (this.syncPaused) this.progress.pause(this.deps.now());
+    const window = resyncWindow(this.cfg.net.maxBuffers, POOLED_BYTES);
     const planner = (this.planner = new ResyncPlanner(
-      { maxRequestBytes: RESYNC_REQUEST_BYTES, maxInFlight: RESYNC_IN_FLIGHT, maxInFlightBytes: RESYNC_IN_FLIGHT_BYTES, rateBytesPerSec: this.cfg.disk.resyncRateBytesPerSec },
+      { maxRequestBytes: window.maxRequestBytes, maxInFlight: RESYNC_IN_FLIGHT, maxInFlightBytes: window.maxInFlightBytes, rateBytesPerSec: this.cfg.disk.resyncRateBytesPerSec },
       (from, max) => md.bitmap.nextDirtyRun(from, max),
       () => md.bitmap.count(),
       this.deps.now(),
