@@ -191,7 +191,7 @@ export class Daemon {
   }
 
   private changed(): void {
-    this.status.markDirty();
+    // the status file follows within its 100 ms render tick (status-writer.ts)
     const still: Waiter[] = [];
     for (const w of this.waiters) {
       if (w.check()) w.resolve();
@@ -224,11 +224,6 @@ export class Daemon {
     this.control = await serveControl(controlSocketPath(this.opts.runDir), (req) => this.handle(req), (err) =>
       this.opts.logger.error({ err: err.message }, 'control socket error'));
     this.status.start();
-    // a status tick while syncing so speed and ETA move even without state changes
-    const tick = setInterval(() => {
-      for (const r of this.resources.values()) if (r.status().sync || r.status().verify) this.status.markDirty();
-    }, 1000);
-    tick.unref();
     this.opts.logger.info({ node: this.opts.node, resources: [...this.resources.keys()], runDir: this.opts.runDir }, 'tandemd started');
   }
 
