@@ -1884,7 +1884,7 @@ export class Resource implements NbdBackend {
       flags: { ...IDLE_IO_FLAGS, suspended: this.ioFreeze ? ['fencing'] : [], pausedByUser: this.userPaused && syncing, pausedByPeer: this.peerPaused && syncing },
       counters: {
         ns: Math.round(this.counters.ns), nr: Math.round(this.counters.nr), dw: Math.round(this.counters.dw), dr: Math.round(this.counters.dr),
-        al: this.counters.al, bm: this.counters.bm, lo: 0, pe: this.pending.size, ua: 0, ap: this.counters.ap, ep: 1,
+        al: this.counters.al, bm: this.counters.bm + (md?.bitmapWrites ?? 0), lo: 0, pe: this.pending.size, ua: 0, ap: this.counters.ap, ep: 1,
         wo: 'f', oos: this.oosKiB(),
       },
       sync: syncing ? progress(snap) : undefined,
