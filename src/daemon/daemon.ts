@@ -17,6 +17,7 @@ import { refuse } from '../replication/state-rules.js';
 import { chooseWfcTimeout, waitConnectStep, waitSettingsOf, wfcTimeoutType } from '../replication/wait-connect.js';
 import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from './control-protocol.js';
 import { StatusWriter } from './status-writer.js';
+import { EventsServer, eventsSocketPath } from './events-server.js';
 import { renderProcDrbd, renderStatusText } from './status-render.js';
 import { runHandler } from './handler-runner.js';
 import { TANDEM_VERSION } from './version.js';
@@ -49,12 +50,14 @@ export class Daemon {
   private readonly kernelHolders = new Map<string, Holder[]>();
   private control: net.Server | null = null;
   private status: StatusWriter;
+  private readonly events: EventsServer;
   private waiters: Waiter[] = [];
   private stopping = false;
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = loadConfig(opts.configPath);
     this.status = new StatusWriter(path.join(opts.runDir, 'status'), () => this.renderStatusFile());
+    this.events = new EventsServer(eventsSocketPath(opts.runDir), () => [...this.resources.values()].map((r) => r.status()));
     for (const r of this.config.resources) {
       if (!r.hosts?.some((h) => h.names.includes(opts.node))) continue;
       const resolved = resolveResource(this.config, r.name, opts.node);
@@ -191,7 +194,8 @@ export class Daemon {
   }
 
   private changed(): void {
-    // the status file follows within its 100 ms render tick (status-writer.ts)
+    // the status file follows within its 100 ms render tick (status-writer.ts); events at once
+    this.events.publish();
     const still: Waiter[] = [];
     for (const w of this.waiters) {
       if (w.check()) w.resolve();
@@ -224,6 +228,7 @@ export class Daemon {
     this.control = await serveControl(controlSocketPath(this.opts.runDir), (req) => this.handle(req), (err) =>
       this.opts.logger.error({ err: err.message }, 'control socket error'));
     this.status.start();
+    await this.events.listen();
     this.opts.logger.info({ node: this.opts.node, resources: [...this.resources.keys()], runDir: this.opts.runDir }, 'tandemd started');
   }
 
@@ -243,6 +248,7 @@ export class Daemon {
     this.status.writeNow();
     this.status.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
+    await this.events.close();
     try {
       fs.unlinkSync(controlSocketPath(this.opts.runDir));
     } catch {
