@@ -6,7 +6,6 @@ import { parse, res } from './helpers.js';
 
 describe("options accepted but not acted on ('ignored')", () => {
   it.each([
-    ['  net { verify-alg sha1; }\n', 'verify-alg', /online verify compares CRC32C checksums/],
     ['  net { csums-alg md5; }\n', 'csums-alg', /a resync sends every out-of-sync block/],
     ['  disk { c-plan-ahead 20; }\n', 'c-plan-ahead', /fixed resync-rate \(DRBD's c-plan-ahead 0 mode\)/],
     ['  disk { c-max-rate 100M; c-min-rate 10M; c-fill-target 1M; c-delay-target 10; }\n', 'c-max-rate', /fixed resync-rate/],
