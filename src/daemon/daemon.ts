@@ -18,6 +18,7 @@ import { chooseWfcTimeout, waitConnectStep, waitSettingsOf, wfcTimeoutType } fro
 import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from './control-protocol.js';
 import { StatusWriter } from './status-writer.js';
 import { EventsServer, eventsSocketPath } from './events-server.js';
+import { MetricsServer, buildRegistry, type ListenAddress } from './metrics.js';
 import { renderProcDrbd, renderStatusText } from './status-render.js';
 import { runHandler } from './handler-runner.js';
 import { TANDEM_VERSION } from './version.js';
@@ -27,6 +28,8 @@ export interface DaemonOptions {
   node: string;
   runDir: string;
   logger: Logger;
+  /** serve Prometheus metrics on this address (metrics.ts); off when absent */
+  metrics?: ListenAddress;
 }
 
 /** A write travels to the peer in one frame (payload limit 16 MiB), so NBD requests stay below it. */
@@ -51,6 +54,7 @@ export class Daemon {
   private control: net.Server | null = null;
   private status: StatusWriter;
   private readonly events: EventsServer;
+  private metrics: MetricsServer | null = null;
   private waiters: Waiter[] = [];
   private stopping = false;
 
@@ -229,6 +233,11 @@ export class Daemon {
       this.opts.logger.error({ err: err.message }, 'control socket error'));
     this.status.start();
     await this.events.listen();
+    if (this.opts.metrics) {
+      this.metrics = new MetricsServer(this.opts.metrics, buildRegistry(() => [...this.resources.values()].map((r) => r.status())));
+      await this.metrics.listen();
+      this.opts.logger.info({ metrics: `http://${this.opts.metrics.host}:${this.metrics.port}/metrics` }, 'serving Prometheus metrics');
+    }
     this.opts.logger.info({ node: this.opts.node, resources: [...this.resources.keys()], runDir: this.opts.runDir }, 'tandemd started');
   }
 
@@ -249,6 +258,7 @@ export class Daemon {
     this.status.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
     await this.events.close();
+    await this.metrics?.close();
     try {
       fs.unlinkSync(controlSocketPath(this.opts.runDir));
     } catch {

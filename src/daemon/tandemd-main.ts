@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import pino from 'pino';
 import { Daemon } from './daemon.js';
+import { parseListenAddress } from './metrics.js';
 import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from '../cli/common-options.js';
 import { TANDEM_VERSION } from './version.js';
 
@@ -12,15 +13,16 @@ const program = new Command('tandemd')
   .option('--node <name>', 'which `on NAME` section is this host (env TANDEM_NODE)', defaultNode())
   .option('--run-dir <dir>', 'control socket, status file, NBD sockets (env TANDEM_RUN_DIR)', defaultRunDir())
   .option('--log-level <level>', 'pino log level', process.env.TANDEM_LOG_LEVEL || 'info')
-  .option('--up', 'bring every resource of this node up at start (like `drbdadm up all` in an init script)', false);
+  .option('--up', 'bring every resource of this node up at start (like `drbdadm up all` in an init script)', false)
+  .option('--metrics <addr>', 'serve Prometheus metrics at http://ADDR/metrics: PORT (127.0.0.1 only), HOST:PORT or [IPV6]:PORT (env TANDEM_METRICS; off by default)', process.env.TANDEM_METRICS || undefined);
 
 program.parse(process.argv);
-const opts = program.opts<{ config: string; node: string; runDir: string; logLevel: string; up: boolean }>();
+const opts = program.opts<{ config: string; node: string; runDir: string; logLevel: string; up: boolean; metrics?: string }>();
 const logger = pino({ level: opts.logLevel, base: { node: opts.node } });
 
 let daemon: Daemon;
 try {
-  daemon = new Daemon({ configPath: opts.config, node: opts.node, runDir: opts.runDir, logger });
+  daemon = new Daemon({ configPath: opts.config, node: opts.node, runDir: opts.runDir, logger, metrics: opts.metrics ? parseListenAddress(opts.metrics) : undefined });
 } catch (err) {
   process.stderr.write(`tandemd: ${(err as Error).message}\n`);
   process.exit(10);
