@@ -27,12 +27,17 @@ describe('StatusWriter', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-status-'));
     const file = path.join(dir, 'status');
     let ns = 0;
-    w = new StatusWriter(file, () => `ns:${ns}\n`);
+    let renders = 0;
+    w = new StatusWriter(file, () => {
+      renders++;
+      return `ns:${ns}\n`;
+    });
     w.start();
     expect(fs.readFileSync(file, 'utf8')).toBe('ns:0\n');
     const ino = fs.statSync(file).ino;
     // three ticks with nothing new: the file is the same file (every rewrite renames a new one in)
-    await new Promise((r) => setTimeout(r, 350));
+    const seen = renders;
+    await until(() => renders >= seen + 3, 2000, 'three render ticks');
     expect(fs.statSync(file).ino).toBe(ino);
     ns = 4;
     await until(() => fs.readFileSync(file, 'utf8') === 'ns:4\n', 2000, 'the new counter in the file');
