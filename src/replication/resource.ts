@@ -525,6 +525,8 @@ export class Resource implements NbdBackend {
   }
 
   private startKoWatch(conn: PeerConnection): void {
+    if (this.koTimer) clearInterval(this.koTimer);
+    this.koTimer = null;
     const { koCount, timeoutMs } = this.cfg.net;
     const watch = new KoWatch(koCount);
     if (!watch.enabled) return;
