@@ -4,7 +4,7 @@ import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import type { HaResource } from '../config/heartbeat/haresources.js';
 import { systemAgentContext } from './agents/context.js';
 import { runCommand } from './agents/exec.js';
@@ -15,6 +15,7 @@ import { serveJsonLines } from '../daemon/json-lines-socket.js';
 import { bumpGenerationFile } from './generation-file.js';
 import { hbPidPath, hbSocketPath, type HbRequest, type HbResponse } from './hb-control.js';
 import { loadHbSetup, type HbSetup } from './ha-load.js';
+import { HaLogStream, haLogPlan } from './ha-logging.js';
 import { HbRunner } from './hb-runner.js';
 import { interfacesWithCarrier } from './link-state.js';
 import { HbTransport, ipv4Addresses } from './media.js';
@@ -66,7 +67,7 @@ export class HbDaemon {
   private server: net.Server | null = null;
   private timers: NodeJS.Timeout[] = [];
   private plan!: MediaPlan;
-  private readonly log: Logger;
+  private log: Logger;
 
   constructor(private readonly opts: HbDaemonOptions) {
     this.log = opts.logger;
@@ -81,6 +82,15 @@ export class HbDaemon {
 
   async start(): Promise<void> {
     const s = this.setup ?? this.loadConfig();
+    // ha.cf's logfacility / use_logd / debugfile / debug (ha-logging.ts): a logger that also feeds them
+    const plan = haLogPlan(s.haCf.logging, s.haCf.debug);
+    if (plan.facility || plan.debugfile) {
+      const base = this.opts.logger;
+      const stdoutLevel = pino.levels.values[base.level] ?? 30;
+      const level = plan.debugfile || plan.debug ? (stdoutLevel < 20 ? base.level : 'debug') : base.level;
+      this.log = pino({ level, base: base.bindings() }, new HaLogStream(plan, stdoutLevel));
+      this.log.info({ facility: plan.facility, debugfile: plan.debugfile, debug: s.haCf.debug }, `logging to ${[plan.facility && `syslog (${plan.facility})`, plan.debugfile].filter(Boolean).join(' and ')}`);
+    }
     const { runDir } = this.opts;
     fs.mkdirSync(runDir, { recursive: true });
     const pidFile = hbPidPath(runDir);
