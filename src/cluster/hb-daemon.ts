@@ -17,6 +17,7 @@ import { hbPidPath, hbSocketPath, type HbRequest, type HbResponse } from './hb-c
 import { loadHbSetup, type HbSetup } from './ha-load.js';
 import { HaLogStream, haLogPlan } from './ha-logging.js';
 import { HbRunner } from './hb-runner.js';
+import { Respawner } from './respawn.js';
 import { interfacesWithCarrier } from './link-state.js';
 import { HbTransport, ipv4Addresses } from './media.js';
 import { planMedia, type MediaPlan } from './media-plan.js';
@@ -68,6 +69,7 @@ export class HbDaemon {
   private timers: NodeJS.Timeout[] = [];
   private plan!: MediaPlan;
   private log: Logger;
+  private respawner: Respawner | null = null;
 
   constructor(private readonly opts: HbDaemonOptions) {
     this.log = opts.logger;
@@ -148,6 +150,8 @@ export class HbDaemon {
     });
 
     await this.transport.start((data, medium, from) => this.runner.onDatagram(data, medium, from));
+    this.respawner = new Respawner(s.haCf.respawn, this.log);
+    this.respawner.start();
     this.server = await serveJsonLines<HbRequest, HbResponse>(hbSocketPath(runDir), (req) => this.runner.request(req),
       (err) => this.log.error({ err: err.message }, 'control socket error'), {
         malformed: () => ({ ok: false, message: 'malformed request', exitCode: 1 }),
@@ -199,6 +203,7 @@ export class HbDaemon {
     }, Math.min(s.haCf.deadtimeMs, 10_000));
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    await this.respawner?.stop();
     this.pinger?.close();
     this.transport?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
