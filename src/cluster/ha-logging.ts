@@ -1,24 +1,12 @@
 // ha.cf's logging as heartbeat does it: `logfacility F` sends every message to syslog with that
 // facility (heartbeat users look there first), `use_logd yes` too (there is no separate logd: the
 // local syslog is it), `debugfile FILE` gets every message including debug ones, `debug N` (N > 0)
-// lets debug messages reach syslog and stdout as well. tandem-hb's pino JSON still goes to stdout.
-// Syslog lines go through logger(1) (util-linux, on every Debian system): Node has no unix
-// datagram sockets, and logger speaks /dev/log's protocol (RFC 3164) exactly.
-// TANDEM_SYSLOG_SOCKET points it at another socket (the tests listen on their own).
-import { spawn } from 'node:child_process';
+// lets debug messages reach syslog as well. tandem-hb's pino JSON still goes to stdout.
+// Syslog lines go through src/logging/syslog.ts.
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { HaLogging } from '../config/heartbeat/index.js';
-
-/** pino's numeric levels → syslog priorities and heartbeat's words */
-const LEVELS: Record<number, { prio: string; word: string }> = {
-  10: { prio: 'debug', word: 'debug' },
-  20: { prio: 'debug', word: 'debug' },
-  30: { prio: 'info', word: 'info' },
-  40: { prio: 'warning', word: 'WARN' },
-  50: { prio: 'err', word: 'ERROR' },
-  60: { prio: 'crit', word: 'CRIT' },
-};
+import { SYSLOG_LEVELS, SyslogQueue } from '../logging/syslog.js';
 
 export interface HaLogPlan {
   /** syslog facility, or null: not to syslog */
@@ -41,34 +29,6 @@ export function formatHaLine(levelWord: string, msg: string, time: Date, pid: nu
   return `tandem-hb[${pid}]: ${ts} ${levelWord}: ${msg}`;
 }
 
-/** Messages to syslog one logger(1) at a time, in order; a lost syslog never blocks the daemon. */
-class SyslogQueue {
-  private queue: string[][] = [];
-  private running = false;
-
-  constructor(private readonly facility: string, private readonly socket: string | undefined) {}
-
-  send(prio: string, text: string): void {
-    if (this.queue.length > 1000) return; // syslog is not keeping up: drop rather than grow
-    this.queue.push(['-t', 'tandem-hb', `--id=${process.pid}`, '-p', `${this.facility}.${prio}`, ...(this.socket ? ['-u', this.socket] : []), '--', text]);
-    this.next();
-  }
-
-  private next(): void {
-    if (this.running) return;
-    const args = this.queue.shift();
-    if (!args) return;
-    this.running = true;
-    const child = spawn('logger', args, { stdio: 'ignore' });
-    const done = () => {
-      this.running = false;
-      this.next();
-    };
-    child.once('error', done);
-    child.once('exit', done);
-  }
-}
-
 /**
  * A pino destination: every JSON line at or above `stdoutLevel` to stdout as before, and to the
  * debugfile and syslog as the plan says.
@@ -78,7 +38,7 @@ export class HaLogStream extends Writable {
 
   constructor(private readonly plan: HaLogPlan, private readonly stdoutLevel: number, socket = process.env.TANDEM_SYSLOG_SOCKET) {
     super();
-    this.syslog = plan.facility ? new SyslogQueue(plan.facility, socket) : null;
+    this.syslog = plan.facility ? new SyslogQueue('tandem-hb', plan.facility, socket) : null;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -94,7 +54,7 @@ export class HaLogStream extends Writable {
     const level = rec.level ?? 30;
     const isDebug = level < 30;
     if (level >= this.stdoutLevel) process.stdout.write(line);
-    const lv = LEVELS[level] ?? LEVELS[30]!;
+    const lv = SYSLOG_LEVELS[level] ?? SYSLOG_LEVELS[30]!;
     const text = formatHaLine(lv.word, rec.msg ?? '', new Date(rec.time ?? Date.now()), process.pid);
     if (this.plan.debugfile) {
       try {

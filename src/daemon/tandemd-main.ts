@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import pino from 'pino';
 import { Daemon } from './daemon.js';
 import { parseListenAddress } from './metrics.js';
+import { SYSLOG_FACILITIES, SyslogTee } from '../logging/syslog.js';
 import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from '../cli/common-options.js';
 import { TANDEM_VERSION } from './version.js';
 
@@ -14,11 +15,19 @@ const program = new Command('tandemd')
   .option('--run-dir <dir>', 'control socket, status file, NBD sockets (env TANDEM_RUN_DIR)', defaultRunDir())
   .option('--log-level <level>', 'pino log level', process.env.TANDEM_LOG_LEVEL || 'info')
   .option('--up', 'bring every resource of this node up at start (like `drbdadm up all` in an init script)', false)
+  .option('--syslog [facility]', 'also log to the local syslog (default facility daemon), as DRBD logs to the kernel log (env TANDEM_SYSLOG)', process.env.TANDEM_SYSLOG || undefined)
   .option('--metrics <addr>', 'serve Prometheus metrics at http://ADDR/metrics: PORT (127.0.0.1 only), HOST:PORT or [IPV6]:PORT (env TANDEM_METRICS; off by default)', process.env.TANDEM_METRICS || undefined);
 
 program.parse(process.argv);
-const opts = program.opts<{ config: string; node: string; runDir: string; logLevel: string; up: boolean; metrics?: string }>();
-const logger = pino({ level: opts.logLevel, base: { node: opts.node } });
+const opts = program.opts<{ config: string; node: string; runDir: string; logLevel: string; up: boolean; metrics?: string; syslog?: string | boolean }>();
+const syslogFacility = opts.syslog === undefined ? null : opts.syslog === true ? 'daemon' : String(opts.syslog);
+if (syslogFacility && (!SYSLOG_FACILITIES.has(syslogFacility) || syslogFacility === 'none')) {
+  process.stderr.write(`tandemd: --syslog ${syslogFacility}: not a syslog facility (daemon, local0-local7, user, …)\n`);
+  process.exit(2);
+}
+const logger = syslogFacility
+  ? pino({ level: opts.logLevel, base: { node: opts.node } }, new SyslogTee('tandemd', syslogFacility))
+  : pino({ level: opts.logLevel, base: { node: opts.node } });
 
 let daemon: Daemon;
 try {
