@@ -9,6 +9,7 @@
         "native/crc32c.cc",
         "native/device_io.cc",
         "native/dirty_bitmap.cc",
+        "native/fuse_channel.cc",
         "native/io_pool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -7,6 +7,7 @@
 #include "block_device.h"
 #include "crc32c.h"
 #include "dirty_bitmap.h"
+#include "fuse_channel.h"
 #include "io_pool.h"
 #include "napi_util.h"
 
@@ -53,6 +54,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitBlockDevice(env, exports);
   InitDirtyBitmap(env, exports);
   InitCrc32c(env, exports);
+  InitFuseChannel(env, exports);
   return exports;
 }
 

@@ -30,8 +30,8 @@ export interface PairSpec {
   /** node flags for a node's tandemd, e.g. ['--cpu-prof'] (Node refuses that one in NODE_OPTIONS) */
   nodeArgs?: Partial<Record<NodeName, string[]>>;
   logLevel?: string;
-  /** node1's tandemd makes the kernel block device (root; the device benchmark) */
-  kernelDevice?: boolean;
+  /** node1's tandemd makes the kernel block device (root; the device benchmark): true for the default way, or TANDEM_KERNEL_DEVICE's value */
+  kernelDevice?: boolean | 'fuse' | 'nbdfuse';
 }
 
 async function freePort(): Promise<number> {
@@ -56,7 +56,7 @@ export class TandemNode {
     readonly config: string,
     private readonly nodeArgs: string[],
     private readonly logLevel: string,
-    private readonly kernelDevice = false,
+    private readonly kernelDevice: boolean | 'fuse' | 'nbdfuse' = false,
   ) {}
 
   /** the config's `device` path: a symlink to /dev/loopN while Primary, with kernelDevice */
@@ -80,7 +80,7 @@ export class TandemNode {
 
   async start(): Promise<void> {
     // the NBD benchmarks measure the export: no kernel device (nothing under /dev) unless asked
-    const proc = startTracked(process.execPath, [...TANDEMD_NODE_FLAGS, ...this.nodeArgs, TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', this.logLevel], { cwd: this.runDir, env: { ...process.env, TANDEM_KERNEL_DEVICE: this.kernelDevice ? 'nbdfuse' : 'off' } });
+    const proc = startTracked(process.execPath, [...TANDEMD_NODE_FLAGS, ...this.nodeArgs, TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', this.logLevel], { cwd: this.runDir, env: { ...process.env, TANDEM_KERNEL_DEVICE: this.kernelDevice === true ? 'auto' : this.kernelDevice || 'off' } });
     this.proc = proc;
     const keep = (d: Buffer): void => {
       this.logTail = (this.logTail + d.toString()).slice(-8000);

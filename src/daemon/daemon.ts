@@ -42,9 +42,9 @@ export class Daemon {
   readonly resources = new Map<string, Resource>();
   private readonly exports = new Map<string, NbdServer>();
   /**
-   * The kernel device's own NBD server (a private socket): its connections (nbdfuse keeps up to
-   * four open for as long as the device exists) do not make the device "open"; connections to
-   * the public socket do.
+   * The kernel device's own NBD server (a private socket) when it goes through nbdfuse or
+   * nbd-client: its connections (nbdfuse keeps up to four open for as long as the device exists)
+   * do not make the device "open"; connections to the public socket do.
    */
   private readonly kernelServers = new Map<string, NbdServer>();
   /** kernel devices made here, or left by a previous tandemd and still held open */
@@ -122,6 +122,19 @@ export class Daemon {
     const plan = planKernelDevice(await kernelDeviceFacts(devicePath));
     if (plan.kind === 'skip') {
       log.info({ device: devicePath, reason: plan.reason }, `kernel block device skipped: ${plan.reason}`);
+      return;
+    }
+    if (plan.kind === 'fuse-loop') {
+      // served from this process: no NBD socket, no second process between the kernel and the Resource
+      try {
+        const rec = await attachKernelDevice({
+          resource: res.name, devicePath, backend, runDir: this.opts.runDir, logger: this.opts.logger,
+          size: backend.size, method: plan.kind,
+        });
+        this.kernelDevices.set(res.name, rec);
+      } catch (err) {
+        log.error({ device: devicePath, err: (err as Error).message }, 'kernel block device could not be made; only the NBD socket is served');
+      }
       return;
     }
     const server = new NbdServer({ socketPath: this.kernelSocketPath(res.name), exportName: res.name, backend, maxPayload: NBD_MAX_PAYLOAD, logger: log.child({ part: 'nbd-kernel' }) });

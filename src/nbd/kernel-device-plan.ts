@@ -5,7 +5,7 @@ import { constants as fsc } from 'node:fs';
 import path from 'node:path';
 
 /** TANDEM_KERNEL_DEVICE: `auto` (default), `off`, or force one method. */
-export type KernelDeviceMode = 'auto' | 'off' | 'nbd-client' | 'nbdfuse';
+export type KernelDeviceMode = 'auto' | 'off' | 'fuse' | 'nbd-client' | 'nbdfuse';
 
 export type DevicePathState =
   | { kind: 'absent' }
@@ -26,7 +26,7 @@ export interface KernelDeviceFacts {
   fuseDevice: boolean;
 }
 
-export type KernelDevicePlan = { kind: 'nbd-client' } | { kind: 'nbdfuse-loop' } | { kind: 'skip'; reason: string };
+export type KernelDevicePlan = { kind: 'fuse-loop' } | { kind: 'nbd-client' } | { kind: 'nbdfuse-loop' } | { kind: 'skip'; reason: string };
 
 /** A symlink we may replace: one to a loop or nbd node, as an earlier run of ours left it. */
 export function replaceableSymlinkTarget(target: string): boolean {
@@ -34,7 +34,7 @@ export function replaceableSymlinkTarget(target: string): boolean {
 }
 
 export function planKernelDevice(f: KernelDeviceFacts): KernelDevicePlan {
-  if (typeof f.mode === 'object') return { kind: 'skip', reason: `TANDEM_KERNEL_DEVICE='${f.mode.invalid}' is not one of auto, off, nbd-client, nbdfuse` };
+  if (typeof f.mode === 'object') return { kind: 'skip', reason: `TANDEM_KERNEL_DEVICE='${f.mode.invalid}' is not one of auto, off, fuse, nbdfuse, nbd-client` };
   if (f.mode === 'off') return { kind: 'skip', reason: 'disabled by TANDEM_KERNEL_DEVICE=off' };
   if (f.uid !== 0) return { kind: 'skip', reason: 'tandemd is not running as root (only the NBD socket is served)' };
   const p = f.pathState;
@@ -44,6 +44,8 @@ export function planKernelDevice(f: KernelDeviceFacts): KernelDevicePlan {
     return { kind: 'skip', reason: `device ${f.devicePath} is a symlink to ${p.target}, not to a loop or nbd device; refusing to replace it` };
   }
   const nbdClientOk = f.nbdModule && f.nbdClient;
+  const ownFuseOk = f.losetup && f.fuseDevice;
+  const ownFuseMissing = [!f.losetup && 'losetup (util-linux)', !f.fuseDevice && '/dev/fuse'].filter(Boolean).join(', ');
   const fuseOk = f.nbdfuse && f.losetup && f.fuseDevice;
   const fuseMissing = [!f.nbdfuse && 'nbdfuse (libnbd-bin)', !f.losetup && 'losetup (util-linux)', !f.fuseDevice && '/dev/fuse'].filter(Boolean).join(', ');
   if (f.mode === 'nbd-client') {
@@ -51,16 +53,18 @@ export function planKernelDevice(f: KernelDeviceFacts): KernelDevicePlan {
     return { kind: 'skip', reason: `TANDEM_KERNEL_DEVICE=nbd-client but ${!f.nbdModule ? 'the kernel has no nbd module (/dev/nbd0 is missing)' : 'nbd-client is not installed'}` };
   }
   if (f.mode === 'nbdfuse') return fuseOk ? { kind: 'nbdfuse-loop' } : { kind: 'skip', reason: `TANDEM_KERNEL_DEVICE=nbdfuse but missing: ${fuseMissing}` };
-  // auto: only the path the tests run (nbdfuse + loop). nbd-client is opt-in: no machine Tandem is
-  // tested on has the nbd module, so it is never chosen for the user.
-  if (fuseOk) return { kind: 'nbdfuse-loop' };
-  return { kind: 'skip', reason: `no way to make a kernel block device: missing ${fuseMissing}${nbdClientOk ? ' (nbd-client is installed: TANDEM_KERNEL_DEVICE=nbd-client uses it, untested)' : ''}` };
+  if (f.mode === 'fuse') return ownFuseOk ? { kind: 'fuse-loop' } : { kind: 'skip', reason: `TANDEM_KERNEL_DEVICE=fuse but missing: ${ownFuseMissing}` };
+  // auto: tandemd's own FUSE file under a loop device, the path every test runs and the fastest.
+  // nbdfuse is not needed for it, and nbd-client is opt-in: no machine Tandem is tested on has the
+  // nbd module, so it is never chosen for the user.
+  if (ownFuseOk) return { kind: 'fuse-loop' };
+  return { kind: 'skip', reason: `no way to make a kernel block device: missing ${ownFuseMissing}${nbdClientOk ? ' (nbd-client is installed: TANDEM_KERNEL_DEVICE=nbd-client uses it, untested)' : ''}` };
 }
 
 export function parseMode(raw: string | undefined): KernelDeviceMode | { invalid: string } {
   const v = (raw ?? '').trim();
   if (v === '' || v === 'auto') return 'auto';
-  if (v === 'off' || v === 'nbd-client' || v === 'nbdfuse') return v;
+  if (v === 'off' || v === 'fuse' || v === 'nbd-client' || v === 'nbdfuse') return v;
   return { invalid: v };
 }
 

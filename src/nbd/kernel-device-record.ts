@@ -25,6 +25,22 @@ export interface NbdfuseLoopRecord {
   symlink: string | null;
 }
 
+/**
+ * tandemd itself serves the file on a private FUSE mount (src/fuse/); a loop device sits on it.
+ * After a crash the mount is dead (its server was the crashed process): only the loop device and
+ * the mount are left to remove.
+ */
+export interface FuseLoopRecord {
+  version: typeof RECORD_VERSION;
+  method: 'fuse-loop';
+  resource: string;
+  devicePath: string;
+  mountpoint: string;
+  file: string;
+  loopDevice: string | null;
+  symlink: string | null;
+}
+
 /** nbd-client attaches the export to /dev/nbdN through the kernel's nbd module. */
 export interface NbdClientRecord {
   version: typeof RECORD_VERSION;
@@ -36,7 +52,9 @@ export interface NbdClientRecord {
   symlink: string | null;
 }
 
-export type KernelDeviceRecord = NbdfuseLoopRecord | NbdClientRecord;
+export type KernelDeviceRecord = FuseLoopRecord | NbdfuseLoopRecord | NbdClientRecord;
+/** the records whose device is a loop over a file on a FUSE mount */
+export type LoopRecord = FuseLoopRecord | NbdfuseLoopRecord;
 export type KernelDeviceMethod = KernelDeviceRecord['method'];
 
 export function kernelDir(runDir: string): string {
@@ -45,14 +63,14 @@ export function kernelDir(runDir: string): string {
 export function recordPath(runDir: string, resource: string): string {
   return path.join(kernelDir(runDir), `${resource}.json`);
 }
-/** Private working directory of one resource: FUSE mountpoint, nbdfuse log and pid file. */
+/** Private working directory of one resource: FUSE mountpoint (and nbdfuse's log and pid file). */
 export function resourceKernelDir(runDir: string, resource: string): string {
   return path.join(kernelDir(runDir), resource);
 }
 
 /** The block device the record's symlink points at, once there is one. */
 export function blockDeviceOf(rec: KernelDeviceRecord): string | null {
-  return rec.method === 'nbdfuse-loop' ? rec.loopDevice : rec.nbdDevice;
+  return rec.method === 'nbd-client' ? rec.nbdDevice : rec.loopDevice;
 }
 
 export class RecordError extends Error {}
@@ -83,27 +101,39 @@ export function parseRecord(text: string, where: string): KernelDeviceRecord {
     if (v !== null && !path.isAbsolute(v)) throw new RecordError(`${where}: field '${k}' must be an absolute path, got '${v}'`);
     return v;
   };
-  const base = {
+  const common = {
     version: RECORD_VERSION,
     resource: str('resource'),
     devicePath: absolute('devicePath', str('devicePath'))!,
-    nbdSocket: absolute('nbdSocket', str('nbdSocket'))!,
     symlink: absolute('symlink', strOrNull('symlink')),
   } as const;
+  const loopDevice = (): string | null => {
+    const loop = strOrNull('loopDevice');
+    if (loop !== null && !/^\/dev\/loop\d+$/.test(loop)) throw new RecordError(`${where}: field 'loopDevice' must look like /dev/loopN, got '${loop}'`);
+    return loop;
+  };
+  if (o.method === 'fuse-loop') {
+    return {
+      ...common,
+      method: 'fuse-loop',
+      mountpoint: absolute('mountpoint', str('mountpoint'))!,
+      file: absolute('file', str('file'))!,
+      loopDevice: loopDevice(),
+    };
+  }
+  const base = { ...common, nbdSocket: absolute('nbdSocket', str('nbdSocket'))! } as const;
   if (o.method === 'nbdfuse-loop') {
     const pid = o.nbdfusePid;
     if (pid !== null && pid !== undefined && !(Number.isInteger(pid) && (pid as number) > 1)) {
       throw new RecordError(`${where}: field 'nbdfusePid' must be a process id or null`);
     }
-    const loop = strOrNull('loopDevice');
-    if (loop !== null && !/^\/dev\/loop\d+$/.test(loop)) throw new RecordError(`${where}: field 'loopDevice' must look like /dev/loopN, got '${loop}'`);
     return {
       ...base,
       method: 'nbdfuse-loop',
       mountpoint: absolute('mountpoint', str('mountpoint'))!,
       file: absolute('file', str('file'))!,
       nbdfusePid: (pid as number | null | undefined) ?? null,
-      loopDevice: loop,
+      loopDevice: loopDevice(),
     };
   }
   if (o.method === 'nbd-client') {
@@ -111,7 +141,7 @@ export function parseRecord(text: string, where: string): KernelDeviceRecord {
     if (dev !== null && !/^\/dev\/nbd\d+$/.test(dev)) throw new RecordError(`${where}: field 'nbdDevice' must look like /dev/nbdN, got '${dev}'`);
     return { ...base, method: 'nbd-client', nbdDevice: dev };
   }
-  throw new RecordError(`${where}: unknown method ${JSON.stringify(o.method)} (expected 'nbdfuse-loop' or 'nbd-client')`);
+  throw new RecordError(`${where}: unknown method ${JSON.stringify(o.method)} (expected 'fuse-loop', 'nbdfuse-loop' or 'nbd-client')`);
 }
 
 /** Atomic: a crash leaves the old record or the new one, never a torn file. */

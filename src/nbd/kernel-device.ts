@@ -1,6 +1,6 @@
 // The resource's `device` path as a real kernel block device on the Primary: a symlink to
-// /dev/nbdN (nbd-client, where the kernel has the nbd module) or to /dev/loopN over an nbdfuse
-// file. Every step is written to <run-dir>/kernel/<res>.json before the next one starts, so a
+// /dev/loopN over a file tandemd serves itself on a private FUSE mount (src/fuse/; the default),
+// over an nbdfuse file, or to /dev/nbdN (nbd-client, where the kernel has the nbd module; opt-in). Every step is written to <run-dir>/kernel/<res>.json before the next one starts, so a
 // detach, or a tandemd restarted after kill -9, tears down exactly what this code made.
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -8,8 +8,10 @@ import type { Logger } from 'pino';
 import { blockDeviceHolders, isTransientProber, type Holder } from './device-holders.js';
 import {
   blockDeviceOf, listRecords, removeRecord, resourceKernelDir, writeRecord,
-  type KernelDeviceRecord, type NbdClientRecord, type NbdfuseLoopRecord,
+  type FuseLoopRecord, type KernelDeviceRecord, type NbdClientRecord, type NbdfuseLoopRecord,
 } from './kernel-device-record.js';
+import type { NbdBackend } from './backend.js';
+import { mountFuseFile, type FuseFileMount } from '../fuse/fuse-mount.js';
 import { attachLoop, detachLoopIfOurs, loopBackingFile, loopsBackedBy } from './loop-device.js';
 import { endNbdfuse, nbdUnixUri, startNbdfuse, unmountFuse } from './nbdfuse.js';
 import { attachNbdClient, detachNbdClient, nbdClientConnected } from './nbd-client-device.js';
@@ -21,12 +23,17 @@ export type { KernelDeviceRecord } from './kernel-device-record.js';
 const NBDFUSE_FILE = 'disk';
 const DEFAULT_TIMEOUT_MS = 20_000;
 
+/** The FUSE mounts this process serves, by mountpoint: teardown stops the server after the unmount. */
+const ownFuse = new Map<string, FuseFileMount>();
+
 export interface AttachKernelDeviceOptions {
   resource: string;
   /** the config's `device` path; becomes a symlink to the kernel device */
   devicePath: string;
-  /** unix socket of an NBD server exporting `resource` under that name */
-  nbdSocket: string;
+  /** nbdfuse-loop, nbd-client: unix socket of an NBD server exporting `resource` under that name */
+  nbdSocket?: string;
+  /** fuse-loop: what the file serves (the Resource) */
+  backend?: NbdBackend;
   runDir: string;
   logger: Logger;
   /** the export's size in bytes: the device is ready once it shows this size */
@@ -40,11 +47,14 @@ export async function attachKernelDevice(o: AttachKernelDeviceOptions): Promise<
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const dir = resourceKernelDir(o.runDir, o.resource);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (o.method === 'fuse-loop') return attachFuseLoop(o, dir, log, timeoutMs);
+  if (!o.nbdSocket) throw new Error(`kernel device method ${o.method} needs an NBD socket`);
+  const nbdSocket = o.nbdSocket;
   if (o.method === 'nbd-client') {
-    const rec: NbdClientRecord = { version: 1, method: 'nbd-client', resource: o.resource, devicePath: o.devicePath, nbdSocket: o.nbdSocket, nbdDevice: null, symlink: null };
+    const rec: NbdClientRecord = { version: 1, method: 'nbd-client', resource: o.resource, devicePath: o.devicePath, nbdSocket, nbdDevice: null, symlink: null };
     await writeRecord(o.runDir, rec);
     try {
-      rec.nbdDevice = await attachNbdClient({ exportName: o.resource, socket: o.nbdSocket, size: o.size, timeoutMs, onChosen: async (dev) => {
+      rec.nbdDevice = await attachNbdClient({ exportName: o.resource, socket: nbdSocket, size: o.size, timeoutMs, onChosen: async (dev) => {
         rec.nbdDevice = dev;
         await writeRecord(o.runDir, rec);
       } });
@@ -60,13 +70,13 @@ export async function attachKernelDevice(o: AttachKernelDeviceOptions): Promise<
   }
   const mountpoint = path.join(dir, 'mnt');
   const rec: NbdfuseLoopRecord = {
-    version: 1, method: 'nbdfuse-loop', resource: o.resource, devicePath: o.devicePath, nbdSocket: o.nbdSocket,
+    version: 1, method: 'nbdfuse-loop', resource: o.resource, devicePath: o.devicePath, nbdSocket,
     mountpoint, file: path.join(mountpoint, NBDFUSE_FILE), nbdfusePid: null, loopDevice: null, symlink: null,
   };
   await writeRecord(o.runDir, rec);
   try {
     await startNbdfuse({
-      mountpoint, fileName: NBDFUSE_FILE, uri: nbdUnixUri(o.resource, o.nbdSocket), size: o.size,
+      mountpoint, fileName: NBDFUSE_FILE, uri: nbdUnixUri(o.resource, nbdSocket), size: o.size,
       logFile: path.join(dir, 'nbdfuse.log'), timeoutMs,
       onSpawn: async (pid) => {
         rec.nbdfusePid = pid;
@@ -84,6 +94,34 @@ export async function attachKernelDevice(o: AttachKernelDeviceOptions): Promise<
     throw err;
   }
   log.info({ method: rec.method, device: o.devicePath, loopDevice: rec.loopDevice, nbdfusePid: rec.nbdfusePid, mountpoint }, 'kernel block device ready');
+  return rec;
+}
+
+/**
+ * Mount first (recorded before, so a crash during it is cleaned up), then the loop device with
+ * direct I/O, then the symlink; each step recorded before the next.
+ */
+async function attachFuseLoop(o: AttachKernelDeviceOptions, dir: string, log: Logger, timeoutMs: number): Promise<FuseLoopRecord> {
+  if (!o.backend) throw new Error('kernel device method fuse-loop needs the backend to serve');
+  const mountpoint = path.join(dir, 'mnt');
+  const rec: FuseLoopRecord = {
+    version: 1, method: 'fuse-loop', resource: o.resource, devicePath: o.devicePath,
+    mountpoint, file: path.join(mountpoint, NBDFUSE_FILE), loopDevice: null, symlink: null,
+  };
+  await writeRecord(o.runDir, rec);
+  try {
+    const mount = await mountFuseFile({ mountpoint, fileName: NBDFUSE_FILE, backend: o.backend, logger: log, timeoutMs });
+    ownFuse.set(mountpoint, mount);
+    rec.loopDevice = await attachLoop(rec.file);
+    await writeRecord(o.runDir, rec);
+    await placeSymlink(o.devicePath, rec.loopDevice);
+    rec.symlink = o.devicePath;
+    await writeRecord(o.runDir, rec);
+  } catch (err) {
+    await undoFailedAttach(rec, o.runDir, log, timeoutMs);
+    throw err;
+  }
+  log.info({ method: rec.method, device: o.devicePath, loopDevice: rec.loopDevice, mountpoint }, 'kernel block device ready');
   return rec;
 }
 
@@ -108,8 +146,8 @@ async function placeSymlink(devicePath: string, target: string): Promise<void> {
 async function ownedBlockDevice(rec: KernelDeviceRecord): Promise<string | null> {
   const dev = blockDeviceOf(rec);
   if (dev === null) return null;
-  if (rec.method === 'nbdfuse-loop') return (await loopBackingFile(dev)) === rec.file ? dev : null;
-  return (await nbdClientConnected(dev)) ? dev : null;
+  if (rec.method === 'nbd-client') return (await nbdClientConnected(dev)) ? dev : null;
+  return (await loopBackingFile(dev)) === rec.file ? dev : null;
 }
 
 const PROBER_GRACE_MS = 2_000;
@@ -183,14 +221,17 @@ async function teardown(rec: KernelDeviceRecord, runDir: string, log: Logger, ti
   await removeSymlink(rec.devicePath, dev ?? blockDeviceOf(rec), log);
   if (rec.method === 'nbd-client') {
     if (rec.nbdDevice) await detachNbdClient(rec.nbdDevice, timeoutMs, log);
+  } else if (rec.method === 'fuse-loop') {
+    await detachLoops(rec, log, timeoutMs);
+    const um = await unmountFuse(rec.mountpoint, timeoutMs);
+    if (um.kind === 'lazy') log.warn({ mountpoint: rec.mountpoint, reason: um.reason }, 'FUSE mount stayed busy; detached lazily');
+    // served here: the unmount ended the connection; a lazily detached mount is cut off now
+    const own = ownFuse.get(rec.mountpoint);
+    ownFuse.delete(rec.mountpoint);
+    own?.close();
+    await fs.rmdir(rec.mountpoint).catch(() => undefined);
   } else {
-    const loops = new Set<string>(rec.loopDevice ? [rec.loopDevice] : []);
-    for (const l of await loopsBackedBy(rec.file)) loops.add(l);
-    for (const loop of loops) {
-      const r = await detachLoopIfOurs(loop, rec.file, timeoutMs);
-      if (r.kind === 'not-ours') log.info({ loop, backingFile: r.backingFile }, 'loop device no longer backed by our file; left alone');
-      else if (r.kind === 'still-attached') log.warn({ loop }, 'loop device still attached after losetup -d (open by someone); it goes when closed');
-    }
+    await detachLoops(rec, log, timeoutMs);
     const um = await unmountFuse(rec.mountpoint, timeoutMs);
     if (um.kind === 'lazy') log.warn({ mountpoint: rec.mountpoint, reason: um.reason }, 'FUSE mount stayed busy; detached lazily');
     if (rec.nbdfusePid !== null) {
@@ -204,6 +245,17 @@ async function teardown(rec: KernelDeviceRecord, runDir: string, log: Logger, ti
   await fs.rm(path.join(dir, 'nbdfuse.log'), { force: true });
   await fs.rmdir(dir).catch(() => undefined);
   await removeRecord(runDir, rec.resource);
+}
+
+/** The record's loop device, and any other on its file (a crash between losetup and the record). */
+async function detachLoops(rec: NbdfuseLoopRecord | FuseLoopRecord, log: Logger, timeoutMs: number): Promise<void> {
+  const loops = new Set<string>(rec.loopDevice ? [rec.loopDevice] : []);
+  for (const l of await loopsBackedBy(rec.file)) loops.add(l);
+  for (const loop of loops) {
+    const r = await detachLoopIfOurs(loop, rec.file, timeoutMs);
+    if (r.kind === 'not-ours') log.info({ loop, backingFile: r.backingFile }, 'loop device no longer backed by our file; left alone');
+    else if (r.kind === 'still-attached') log.warn({ loop }, 'loop device still attached after losetup -d (open by someone); it goes when closed');
+  }
 }
 
 async function removeSymlink(devicePath: string, target: string | null, log: Logger): Promise<void> {

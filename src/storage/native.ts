@@ -57,6 +57,23 @@ export interface NativeDirtyBitmap {
   info(): { totalBits: number; granularity: number; byteLength: number; mixedPages: number };
 }
 
+/** The kernel device's FUSE connection (native/fuse_channel.cc). */
+export interface NativeFuseChannel {
+  reply(unique: number, errno: number, data?: Uint8Array, data2?: Uint8Array): number;
+  replyWrite(unique: number, size: number): number;
+  setMaxWrite(bytes: number): void;
+  close(): void;
+}
+
+export interface NativeFuseChannelConstructor {
+  /**
+   * onRequests(count, arena): `count` requests are in the table's slots (slotBytes each: the first
+   * headBytes bytes of the request, then u32 offset into `arena`, u32 bytes there, u32 total
+   * length); count < 0: the connection ended with errno -count (ENODEV: unmounted).
+   */
+  new (fd: number, table: Uint8Array, onRequests: (count: number, arena: Buffer | null) => void): NativeFuseChannel;
+}
+
 export interface NativeAddon {
   /** records: Float64Array of [id, err, failIndex, done] records; fn(count) once per batch. */
   setCompletionHandler(records: Float64Array, fn: (count: number) => void): void;
@@ -66,6 +83,10 @@ export interface NativeAddon {
   crc32c(data: Uint8Array, seed?: number): number;
   crc32cTable(data: Uint8Array, seed?: number): number;
   crc32cHardware: boolean;
+  /** Opens /dev/fuse and mounts it on `mountpoint` as fuse.tandem (root only); returns the fd. */
+  fuseMount(mountpoint: string, source: string, options: string): number;
+  FuseChannel: NativeFuseChannelConstructor;
+  fuseLimits: { slotBytes: number; maxBatch: number; headBytes: number; maxWrite: number };
 }
 
 /** The nearest directory at or above `start` that holds package.json (src/ and dist/src/ alike). */

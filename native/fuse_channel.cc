@@ -1,0 +1,364 @@
+#include "fuse_channel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "napi_util.h"
+
+namespace tandem {
+namespace {
+
+// Every request is read with two iovecs: its first 80 bytes (fuse_in_header + fuse_write_in, so a
+// WRITE's payload lands page-aligned in the arena, ready for O_DIRECT) into the request's slot of
+// the table JS reads, the rest into the arena.
+constexpr size_t kHeadBytes = 80;
+// Slot: 80 head bytes, then u32 arena offset, u32 bytes in the arena, u32 total length.
+constexpr size_t kSlotBytes = 96;
+constexpr size_t kMaxBatch = 64;
+constexpr size_t kPage = 4096;
+// Payloads stay where they were read until JS lets go of them: no copy. The kernel refuses a read
+// buffer smaller than max_write, so a new arena starts when less than that is left.
+constexpr size_t kArenaBytes = 8u << 20;
+constexpr size_t kMaxWrite = 1u << 20;
+constexpr size_t kCachedArenas = 8;
+
+// Arenas freed by the GC are kept for the next ones: fresh memory costs a page fault and a zeroed
+// page per 4 KiB, more than the copy it saves. Shared by all environments (worker threads).
+std::mutex gArenaMu;
+std::vector<uint8_t*> gFreeArenas;
+
+uint8_t* TakeArena() {
+  {
+    std::lock_guard<std::mutex> lock(gArenaMu);
+    if (!gFreeArenas.empty()) {
+      uint8_t* a = gFreeArenas.back();
+      gFreeArenas.pop_back();
+      return a;
+    }
+  }
+  void* p = nullptr;
+  if (posix_memalign(&p, kPage, kArenaBytes) != 0) return nullptr;
+  return static_cast<uint8_t*>(p);
+}
+
+void ReturnArena(Napi::Env, uint8_t* a) {
+  std::lock_guard<std::mutex> lock(gArenaMu);
+  if (gFreeArenas.size() < kCachedArenas) gFreeArenas.push_back(a);
+  else free(a);
+}
+
+void PutU32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
+
+Napi::Error ErrnoError(Napi::Env env, const std::string& what, int err) {
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  return e;
+}
+
+// fuseMount(mountpoint, source, options): opens /dev/fuse and mounts it (root only); returns the fd.
+Napi::Value FuseMount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString()) {
+    ThrowType(env, "fuseMount(mountpoint: string, source: string, options: string)");
+    return env.Undefined();
+  }
+  std::string mp = info[0].As<Napi::String>().Utf8Value();
+  std::string source = info[1].As<Napi::String>().Utf8Value();
+  std::string extra = info[2].As<Napi::String>().Utf8Value();
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    ErrnoError(env, "open /dev/fuse", errno).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string opts = "fd=" + std::to_string(fd) + ",rootmode=40000,user_id=0,group_id=0";
+  if (!extra.empty()) opts += "," + extra;
+  if (mount(source.c_str(), mp.c_str(), "fuse.tandem", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts.c_str()) != 0) {
+    int err = errno;
+    close(fd);
+    ErrnoError(env, "mount " + mp, err).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FuseChannel",
+                       {
+                           InstanceMethod<&FuseChannel::Reply>("reply"),
+                           InstanceMethod<&FuseChannel::ReplyWrite>("replyWrite"),
+                           InstanceMethod<&FuseChannel::SetMaxWrite>("setMaxWrite"),
+                           InstanceMethod<&FuseChannel::Close>("close"),
+                       });
+  }
+
+  // new FuseChannel(fd, table: Uint8Array, onRequests: (count, arena) => void)
+  // count < 0: the connection ended (-errno; ENODEV after an unmount); nothing follows.
+  explicit FuseChannel(const Napi::CallbackInfo& info) : ObjectWrap(info) {
+    Napi::Env env = info.Env();
+    uint64_t fd;
+    uint8_t* table;
+    size_t tableLen;
+    if (!GetUint(info, 0, "fd", &fd) || !GetBuffer(info, 1, "table", &table, &tableLen)) return;
+    if (tableLen < kMaxBatch * kSlotBytes) {
+      ThrowRange(env, "table must hold " + std::to_string(kMaxBatch * kSlotBytes) + " bytes");
+      return;
+    }
+    if (info.Length() < 3 || !info[2].IsFunction()) {
+      ThrowType(env, "onRequests must be a function");
+      return;
+    }
+    fd_ = static_cast<int>(fd);
+    int fl = fcntl(fd_, F_GETFL);
+    if (fl < 0 || fcntl(fd_, F_SETFL, fl | O_NONBLOCK) < 0) {
+      ErrnoError(env, "fcntl O_NONBLOCK", errno).ThrowAsJavaScriptException();
+      return;
+    }
+    table_ = table;
+    tableRef_ = Napi::Persistent(info[1].As<Napi::Object>());
+    handler_ = Napi::Persistent(info[2].As<Napi::Function>());
+    async_ = std::make_unique<Napi::AsyncContext>(env, "tandem-fuse");
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    poll_ = new uv_poll_t;
+    poll_->data = this;
+    if (uv_poll_init(loop, poll_, fd_) != 0) {
+      delete poll_;
+      poll_ = nullptr;
+      Napi::Error::New(env, "uv_poll_init on the FUSE fd failed").ThrowAsJavaScriptException();
+      return;
+    }
+    uv_poll_start(poll_, UV_READABLE, OnReadable);
+    Ref();  // alive while the kernel can send requests, whatever JS holds
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    hooked_ = true;
+  }
+
+  ~FuseChannel() override { Shutdown(); }
+
+ private:
+  static void CleanupHook(void* arg) {
+    auto* self = static_cast<FuseChannel*>(arg);
+    self->hooked_ = false;
+    self->Shutdown();
+  }
+
+  static void OnReadable(uv_poll_t* h, int status, int) {
+    auto* self = static_cast<FuseChannel*>(h->data);
+    if (status < 0) {
+      self->End(-status);
+      return;
+    }
+    self->ReadBatch();
+  }
+
+  // JS thread: reads what the kernel has queued, up to a batch, and hands it to JS in one call.
+  void ReadBatch() {
+    size_t n = 0;
+    int ended = 0;
+    while (fd_ >= 0 && n < kMaxBatch) {
+      if (arena_ == nullptr || kArenaBytes - arenaPos_ < maxWrite_) {
+        if (n > 0) {
+          Deliver(n);
+          n = 0;
+          if (fd_ < 0) return;  // closed by JS during delivery
+        }
+        if (!NewArena()) {
+          ended = ENOMEM;
+          break;
+        }
+      }
+      uint8_t* slot = table_ + n * kSlotBytes;
+      struct iovec iov[2] = {{slot, kHeadBytes}, {arena_ + arenaPos_, kArenaBytes - arenaPos_}};
+      ssize_t r = readv(fd_, iov, 2);
+      if (r < 0) {
+        int err = errno;
+        if (err == EINTR || err == ENOENT) continue;  // ENOENT: the request was interrupted
+        if (err == EAGAIN) break;
+        ended = err;  // ENODEV: unmounted
+        break;
+      }
+      size_t len = static_cast<size_t>(r);
+      size_t rest = len > kHeadBytes ? len - kHeadBytes : 0;
+      PutU32(slot + 80, static_cast<uint32_t>(arenaPos_));
+      PutU32(slot + 84, static_cast<uint32_t>(rest));
+      PutU32(slot + 88, static_cast<uint32_t>(len));
+      arenaPos_ += (rest + kPage - 1) & ~(kPage - 1);
+      n++;
+    }
+    if (n > 0) Deliver(n);
+    if (ended != 0) End(ended);
+  }
+
+  bool NewArena() {
+    arenaRef_.Reset();
+    arena_ = TakeArena();
+    arenaPos_ = 0;
+    if (arena_ == nullptr) return false;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    // the arena goes back to the cache once no Buffer view of it is left (GC)
+    arenaRef_ = Napi::Persistent(Napi::Buffer<uint8_t>::New(env, arena_, kArenaBytes, ReturnArena));
+    return true;
+  }
+
+  void Deliver(size_t n) { Call(static_cast<double>(n)); }
+
+  void Call(double count) {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    napi_value args[2] = {Napi::Number::New(env, count),
+                          arenaRef_.IsEmpty() ? env.Null() : arenaRef_.Value()};
+    napi_value recv = Value();
+    napi_value result;
+    if (napi_make_callback(env, *async_, recv, handler_.Value(), 2, args, &result) != napi_ok) {
+      // the JS side catches per request; an exception here is a bug there: report it as uncaught
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+    }
+  }
+
+  void End(int err) {
+    if (fd_ < 0) return;
+    StopPolling();
+    Call(-static_cast<double>(err));
+  }
+
+  void StopPolling() {
+    if (poll_ != nullptr) {
+      uv_poll_stop(poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+      Unref();
+    }
+  }
+
+  void Shutdown() {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(Env(), CleanupHook, this);
+      hooked_ = false;
+    }
+    if (poll_ != nullptr) {
+      uv_poll_stop(poll_);
+      uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      poll_ = nullptr;
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+      fd_ = -1;
+    }
+  }
+
+  // reply(unique, errno, data?, data2?): 0, or the errno of the write (ENOENT: the request was
+  // interrupted meanwhile; ENODEV: the connection is gone)
+  Napi::Value Reply(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t unique, err;
+    if (!GetUint(info, 0, "unique", &unique) || !GetUint(info, 1, "errno", &err)) return env.Undefined();
+    uint8_t head[16];
+    struct iovec iov[3];
+    int cnt = 1;
+    size_t total = sizeof head;
+    for (size_t i = 2; i < 4 && i < info.Length() && err == 0; i++) {
+      if (info[i].IsUndefined() || info[i].IsNull()) continue;
+      uint8_t* d;
+      size_t l;
+      if (!GetBuffer(info, i, "data", &d, &l)) return env.Undefined();
+      iov[cnt].iov_base = d;
+      iov[cnt].iov_len = l;
+      total += l;
+      cnt++;
+    }
+    return Napi::Number::New(env, Write(head, unique, static_cast<int32_t>(err), total, iov, cnt));
+  }
+
+  // replyWrite(unique, size): WRITE's reply (fuse_write_out) without a Buffer from JS
+  Napi::Value ReplyWrite(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t unique, size;
+    if (!GetUint(info, 0, "unique", &unique) || !GetUint(info, 1, "size", &size)) return env.Undefined();
+    uint8_t head[16];
+    uint8_t out[8] = {0};
+    PutU32(out, static_cast<uint32_t>(size));
+    struct iovec iov[2];
+    iov[1].iov_base = out;
+    iov[1].iov_len = sizeof out;
+    return Napi::Number::New(env, Write(head, unique, 0, sizeof head + sizeof out, iov, 2));
+  }
+
+  int Write(uint8_t* head, uint64_t unique, int32_t err, size_t total, struct iovec* iov, int cnt) {
+    if (fd_ < 0) return ENODEV;
+    PutU32(head, static_cast<uint32_t>(total));
+    int32_t e = -err;
+    memcpy(head + 4, &e, 4);
+    memcpy(head + 8, &unique, 8);
+    iov[0].iov_base = head;
+    iov[0].iov_len = 16;
+    for (;;) {
+      ssize_t r = writev(fd_, iov, cnt);
+      if (r >= 0) return 0;
+      if (errno != EINTR) return errno;
+    }
+  }
+
+  // setMaxWrite(bytes): what INIT negotiated; reads then need only that much room in the arena
+  Napi::Value SetMaxWrite(const Napi::CallbackInfo& info) {
+    uint64_t n;
+    if (!GetUint(info, 0, "bytes", &n)) return info.Env().Undefined();
+    if (n < 8192 || n > kMaxWrite) {
+      ThrowRange(info.Env(), "max_write must be 8192.." + std::to_string(kMaxWrite));
+      return info.Env().Undefined();
+    }
+    maxWrite_ = n;
+    return info.Env().Undefined();
+  }
+
+  // close(): stops reading and closes /dev/fuse; a mount still in place is aborted by the kernel
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    StopPolling();
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  int fd_ = -1;
+  uv_poll_t* poll_ = nullptr;
+  bool hooked_ = false;
+  uint8_t* table_ = nullptr;
+  Napi::ObjectReference tableRef_;
+  Napi::FunctionReference handler_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+  uint8_t* arena_ = nullptr;
+  size_t arenaPos_ = 0;
+  Napi::Reference<Napi::Buffer<uint8_t>> arenaRef_;
+  size_t maxWrite_ = kMaxWrite;
+};
+
+}  // namespace
+
+void InitFuseChannel(Napi::Env env, Napi::Object exports) {
+  exports.Set("fuseMount", Napi::Function::New(env, FuseMount));
+  exports.Set("FuseChannel", FuseChannel::Define(env));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("slotBytes", Napi::Number::New(env, kSlotBytes));
+  c.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
+  c.Set("headBytes", Napi::Number::New(env, kHeadBytes));
+  c.Set("maxWrite", Napi::Number::New(env, kMaxWrite));
+  exports.Set("fuseLimits", c);
+}
+
+}  // namespace tandem
