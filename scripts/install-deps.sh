@@ -8,7 +8,7 @@ PKGS=(
   nbdkit          # non-replicated NBD baseline for benchmarks
   fio             # load generator (nbd ioengine)
   qemu-utils      # qemu-io / qemu-img: independent NBD client for tests
-  fuse3           # nbdfuse needs fusermount3
+  fuse3           # fusermount3: unmounts the kernel device's FUSE mount (tandemd's own and nbdfuse's)
   e2fsprogs       # mkfs.ext4 / e2fsck for the e2e tests
   iproute2        # ip netns / veth for the lab
   util-linux      # blockdev, blkid
@@ -18,6 +18,7 @@ PKGS=(
   iputils-ping    # ping nodes (ha.cf `ping`, ipfail rule)
   iputils-arping  # gratuitous ARP after a VIP moves (IPaddr agent); without it clients wait ~36 s
   procps          # ps / pgrep in scripts
+  strace          # the e2e barrier test watches both tandemd call fdatasync; bench/profile.js
 )
 
 missing=()

@@ -1,5 +1,6 @@
-// The kernel block device on the Primary, through loop + nbdfuse: mkfs, mount, failover to the
-// peer, refusals while mounted or held open, write barriers, and clean-up after kill -9.
+// The kernel block device on the Primary, a loop device over the file tandemd serves on its own
+// FUSE mount (and over nbdfuse, the other way): mkfs, mount, failover to the peer, refusals while
+// mounted or held open, write barriers, and clean-up after kill -9.
 //
 // Needs root (loop devices, FUSE, mount). Run as another user, every test is skipped: the kernel
 // would refuse losetup and mount, so there is nothing meaningful to check. Everything lives under
@@ -173,12 +174,13 @@ describe.skipIf(!isRoot)('kernel block device (root: loop, nbdfuse, mount)', () 
     await pair.initialSync();
     const { node1 } = pair;
     await expectBlockDevice(node1);
+    expect(JSON.parse(fs.readFileSync(path.join(node1.runDir, 'kernel', 'r0.json'), 'utf8')).method).toBe('fuse-loop');
     await node1.kill();
-    // the crash leaves the loop device, the FUSE mount and nbdfuse behind
+    // the crash leaves the loop device and the (now dead) FUSE mount behind; no other process served it
     const stale = kernelLeftovers(pair.dir);
     expect(stale.some((x) => x.startsWith('loop '))).toBe(true);
-    expect(stale.some((x) => x.startsWith('mount ') && x.includes('fuse'))).toBe(true);
-    expect(stale.some((x) => x.startsWith('nbdfuse['))).toBe(true);
+    expect(stale.some((x) => x.startsWith('mount ') && x.includes('fuse.tandem'))).toBe(true);
+    expect(stale.some((x) => x.startsWith('nbdfuse['))).toBe(false);
     await node1.start();
     await node1.admOk('secondary', 'r0');
     expect(kernelLeftovers(pair.dir)).toEqual([]);
@@ -213,11 +215,15 @@ describe.skipIf(!isRoot)('kernel block device (root: loop, nbdfuse, mount)', () 
     expect(kernelLeftovers(pair.dir)).toEqual([]);
   });
 
-  it('write barriers: fsync, O_DSYNC and O_DIRECT + fdatasync on the loop device (direct I/O on) reach the NBD backend as FLUSH after the WRITE', async () => {
+  // The loop device declares a volatile write cache, so the block layer sends it flushes (and
+  // turns FUA into write + flush); with direct I/O on, the loop driver still answers a flush with
+  // vfs_fsync() on its backing file, which reaches the backend as FSYNC (own FUSE) or NBD FLUSH
+  // (nbdfuse). Checked with a backend that logs every call, for each way of serving the file.
+  it.each(['fuse-loop', 'nbdfuse-loop'] as const)('write barriers (%s, loop direct I/O on): fsync, O_DSYNC, O_DIRECT + fdatasync and an ext4 fsync reach the backend as a flush after the write', async (method) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-kdev-'));
     scratch.push(dir);
     const ops: string[] = [];
-    const mem = new MemoryBackend(16 * MiB);
+    const mem = new MemoryBackend(64 * MiB);
     const backend = {
       size: mem.size,
       readOnly: false,
@@ -229,27 +235,48 @@ describe.skipIf(!isRoot)('kernel block device (root: loop, nbdfuse, mount)', () 
       flush: async () => {
         ops.push('flush');
       },
-      trim: (o: number, l: number) => mem.trim(o, l),
-      writeZeroes: (o: number, l: number) => mem.writeZeroes(o, l),
+      trim: async (o: number, l: number) => {
+        await mem.trim(o, l);
+        ops.push(`trim ${o}+${l}`);
+      },
+      writeZeroes: async (o: number, l: number) => {
+        await mem.writeZeroes(o, l);
+        ops.push(`zeroes ${o}+${l}`);
+      },
     };
-    const server = new NbdServer({ socketPath: path.join(dir, 'k.sock'), exportName: 'r0', backend });
-    await server.listen();
+    let server: NbdServer | null = null;
+    if (method === 'nbdfuse-loop') {
+      server = new NbdServer({ socketPath: path.join(dir, 'k.sock'), exportName: 'r0', backend });
+      await server.listen();
+    }
     fs.mkdirSync(path.join(dir, 'dev'));
     const devicePath = path.join(dir, 'dev', 'tandem0');
     const logger = pino({ level: 'silent' });
-    const rec = await attachKernelDevice({ resource: 'r0', devicePath, nbdSocket: server.socketPath, runDir: path.join(dir, 'run'), logger, size: mem.size, method: 'nbdfuse-loop' });
+    const runDir = path.join(dir, 'run');
+    const rec = await attachKernelDevice({
+      resource: 'r0', devicePath, runDir, logger, size: mem.size, method,
+      ...(server ? { nbdSocket: server.socketPath } : { backend }),
+    });
+    /** the writes since `mark` include `write`, and a flush came after it */
+    const flushedAfter = (mark: number, write: string): void => {
+      const seen = ops.slice(mark);
+      const w = seen.lastIndexOf(write);
+      expect(w, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
+      expect(seen.indexOf('flush', w), JSON.stringify(seen)).toBeGreaterThan(w);
+    };
     try {
-      // async I/O only: the NBD server answering the loop device runs on this event loop
+      // async I/O only: the server answering the loop device runs on this event loop
+      expect(rec.method).toBe(method);
+      const loop = rec.method === 'nbd-client' ? null : rec.loopDevice;
+      expect((await sh('losetup', '-l', '-n', '-O', 'DIO', loop!)).trim()).toBe('1');
+
       const a = crypto.randomBytes(4096);
       const fh = await fsp.open(devicePath, 'r+');
       try {
-        await fh.write(a, 0, a.length, 8192);
         const mark = ops.length;
+        await fh.write(a, 0, a.length, 8192);
         await fh.sync();
-        const seen = ops.slice(0, ops.length);
-        const lastWrite = seen.lastIndexOf('write 8192+4096');
-        expect(lastWrite, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
-        expect(seen.indexOf('flush', Math.max(lastWrite, mark)), JSON.stringify(seen)).toBeGreaterThan(lastWrite);
+        flushedAfter(mark, 'write 8192+4096');
       } finally {
         await fh.close();
       }
@@ -260,37 +287,119 @@ describe.skipIf(!isRoot)('kernel block device (root: loop, nbdfuse, mount)', () 
       try {
         const mark = ops.length;
         await fd.write(b, 0, b.length, 65536);
-        const seen = ops.slice(mark);
-        const w = seen.indexOf('write 65536+4096');
-        expect(w, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
-        expect(seen.indexOf('flush', w), JSON.stringify(seen)).toBeGreaterThan(w);
+        flushedAfter(mark, 'write 65536+4096');
       } finally {
         await fd.close();
       }
       expect(mem.data.subarray(65536, 65536 + 4096).equals(b)).toBe(true);
 
-      expect(rec.method).toBe('nbdfuse-loop');
-      const loop = rec.method === 'nbdfuse-loop' ? rec.loopDevice : null;
-      expect((await sh('losetup', '-l', '-n', '-O', 'DIO', loop!)).trim()).toBe('1');
-      // O_DIRECT on the device (the loop device passes it on as direct I/O to the nbdfuse file),
-      // then fdatasync: the write reaches the backend first, the flush after it
+      // O_DIRECT on the device (passed on as direct I/O to the FUSE file), then fdatasync
       const c = crypto.randomBytes(4096);
       const src = path.join(dir, 'c.bin');
       fs.writeFileSync(src, c);
-      const mark = ops.length;
+      let mark = ops.length;
       await execFileP('dd', [`if=${src}`, `of=${devicePath}`, 'bs=4096', 'seek=32', 'count=1', 'oflag=direct', 'conv=fdatasync,notrunc', 'status=none']);
-      const seen = ops.slice(mark);
-      const w = seen.indexOf('write 131072+4096');
-      expect(w, JSON.stringify(seen)).toBeGreaterThanOrEqual(0);
-      expect(seen.indexOf('flush', w), JSON.stringify(seen)).toBeGreaterThan(w);
+      flushedAfter(mark, 'write 131072+4096');
       expect(mem.data.subarray(131072, 131072 + 4096).equals(c)).toBe(true);
+
+      // a filesystem's own barrier: ext4's fsync commits its journal with PREFLUSH + FUA, so a
+      // flush is the last thing the backend sees before fsync returns
+      await sh('mkfs.ext4', '-q', '-F', '-E', 'nodiscard', devicePath);
+      const m = path.join(dir, 'mnt');
+      fs.mkdirSync(m);
+      await sh('mount', devicePath, m);
+      try {
+        const file = await fsp.open(path.join(m, 'db.dat'), 'w');
+        try {
+          await file.write(crypto.randomBytes(8192), 0, 8192, 0);
+          await file.sync();
+          mark = ops.length;
+          await file.write(crypto.randomBytes(4096), 0, 4096, 4096);
+          await file.datasync();
+          const seen = ops.slice(mark);
+          expect(seen.some((x) => x.startsWith('write ')), JSON.stringify(seen)).toBe(true);
+          expect(seen[seen.length - 1], JSON.stringify(seen)).toBe('flush');
+        } finally {
+          await file.close();
+        }
+      } finally {
+        await sh('umount', m);
+      }
       expect(await deviceHolders(rec)).toEqual([]);
     } finally {
-      expect(await detachKernelDevice(rec, { runDir: path.join(dir, 'run'), logger })).toEqual({ kind: 'detached' });
-      await server.close();
+      expect(await detachKernelDevice(rec, { runDir, logger })).toEqual({ kind: 'detached' });
+      await server?.close();
     }
     expect(fs.existsSync(devicePath)).toBe(false);
-    expect(fs.readdirSync(path.join(dir, 'run', 'kernel'))).toEqual([]);
+    expect(fs.readdirSync(path.join(runDir, 'kernel'))).toEqual([]);
+  });
+
+  it('a flush through /dev/tandem0 of a protocol C pair reaches both disks: both tandemd call fdatasync before it returns, and the data is on both', async () => {
+    pair = await Pair.create({ kernelDevice: true, sizeMiB: 64 });
+    await pair.initialSync();
+    const { node1, node2 } = pair;
+    const traces = [node1, node2].map((n) => {
+      const file = path.join(pair!.dir, `strace-${n.name}.txt`);
+      const proc = spawn('strace', ['-f', '-ttt', '-T', '-e', 'trace=fdatasync,fsync,pwrite64,pwritev,pwritev2', '-s', '0', '-o', file, '-p', String(n.proc!.pid)], { stdio: 'ignore' });
+      return { n, file, proc };
+    });
+    try {
+      // strace prints nothing when it attaches; wait until it has stopped the threads it follows
+      await waitFor(() => traces.every((t) => fs.readFileSync(`/proc/${t.n.proc!.pid}/status`, 'utf8').match(/TracerPid:\s+(\d+)/)?.[1] === String(t.proc.pid)), 10_000, 'strace to attach to both daemons');
+      const data = crypto.randomBytes(4096);
+      const src = path.join(pair.dir, 'block.bin');
+      fs.writeFileSync(src, data);
+      await execFileP('dd', [`if=${src}`, `of=${node1.devicePath}`, 'bs=4096', 'seek=100', 'count=1', 'oflag=direct', 'conv=fdatasync,notrunc', 'status=none']);
+      const t1 = Date.now() / 1000;
+      for (const t of traces) {
+        const exited = new Promise((res) => t.proc.once('exit', res));
+        t.proc.kill('SIGINT');
+        await exited;
+      }
+      for (const t of traces) {
+        const lines = fs.readFileSync(t.file, 'utf8').split('\n');
+        // the block's own write (offset 409600), then an fdatasync entered after it and finished
+        // (on the same thread: unfinished/resumed pairs) before dd returned
+        const write = lines.map((l) => /^\d+\s+(\d+\.\d+)\s+pwrite(?:64|v2?)\(\d+, .*, 409600(?:, \d+)?[,)]/.exec(l)).find((m) => m !== null);
+        expect(write, `${t.n.name} never wrote the block:\n${lines.slice(0, 40).join('\n')}`).toBeTruthy();
+        const wroteAt = Number(write![1]);
+        const entered = new Map<string, number>();
+        const synced: Array<[number, number]> = []; // [entered, finished] (-T: time spent in the call)
+        for (const l of lines) {
+          const whole = /^(\d+)\s+(\d+\.\d+)\s+f(?:data)?sync\(\d+\)\s+= 0 <(\d+\.\d+)>/.exec(l);
+          if (whole) synced.push([Number(whole[2]), Number(whole[2]) + Number(whole[3])]);
+          const start = /^(\d+)\s+(\d+\.\d+)\s+f(?:data)?sync\(\d+ <unfinished/.exec(l);
+          if (start) entered.set(start[1]!, Number(start[2]));
+          const end = /^(\d+)\s+\d+\.\d+\s+<\.\.\. f(?:data)?sync resumed>.*= 0 <(\d+\.\d+)>/.exec(l);
+          if (end && entered.has(end[1]!)) synced.push([entered.get(end[1]!)!, entered.get(end[1]!)! + Number(end[2])]);
+        }
+        expect(synced.some(([from, to]) => from >= wroteAt && to <= t1), `${t.n.name}: block written at ${wroteAt}, fdatasync ${JSON.stringify(synced)}, dd returned at ${t1}`).toBe(true);
+      }
+      expect(node1.readDisk(100 * 4096, 4096).equals(data)).toBe(true);
+      expect(node2.readDisk(100 * 4096, 4096).equals(data)).toBe(true);
+    } finally {
+      for (const t of traces) if (t.proc.exitCode === null) t.proc.kill('SIGKILL');
+    }
+  });
+
+  it('TANDEM_KERNEL_DEVICE=nbdfuse still makes the device through nbdfuse: ext4 written and read back', async () => {
+    pair = await Pair.create({ kernelDevice: true, sizeMiB: 64, env: { TANDEM_KERNEL_DEVICE: 'nbdfuse' } });
+    await pair.initialSync();
+    const { node1 } = pair;
+    await expectBlockDevice(node1);
+    expect(JSON.parse(fs.readFileSync(path.join(node1.runDir, 'kernel', 'r0.json'), 'utf8')).method).toBe('nbdfuse-loop');
+    expect(kernelLeftovers(pair.dir).some((x) => x.startsWith('nbdfuse['))).toBe(true);
+    await sh('mkfs.ext4', '-q', '-F', node1.devicePath);
+    const m1 = mountpoint('mnt1');
+    await sh('mount', node1.devicePath, m1);
+    const data = crypto.randomBytes(MiB + 17);
+    await fsp.writeFile(path.join(m1, 'f.bin'), data);
+    await sh('umount', m1);
+    await sh('mount', '-o', 'ro', node1.devicePath, m1);
+    expect((await fsp.readFile(path.join(m1, 'f.bin'))).equals(data)).toBe(true);
+    await sh('umount', m1);
+    await node1.admOk('secondary', 'r0');
+    expect(kernelLeftovers(pair.dir)).toEqual([]);
   });
 
   it('a failed set-up (no NBD server on the socket) is reported with nbdfuse\'s words and leaves nothing behind', async () => {

@@ -10,13 +10,17 @@ const fuseRec: KernelDeviceRecord = {
   version: 1, method: 'nbdfuse-loop', resource: 'r0', devicePath: '/dev/tandem0', nbdSocket: '/run/tandem/kernel/r0.sock',
   mountpoint: '/run/tandem/kernel/r0/mnt', file: '/run/tandem/kernel/r0/mnt/disk', nbdfusePid: 4242, loopDevice: '/dev/loop3', symlink: '/dev/tandem0',
 };
+const ownFuseRec: KernelDeviceRecord = {
+  version: 1, method: 'fuse-loop', resource: 'r2', devicePath: '/dev/tandem2',
+  mountpoint: '/run/tandem/kernel/r2/mnt', file: '/run/tandem/kernel/r2/mnt/disk', loopDevice: '/dev/loop4', symlink: '/dev/tandem2',
+};
 const nbdRec: KernelDeviceRecord = {
   version: 1, method: 'nbd-client', resource: 'r1', devicePath: '/dev/drbd1', nbdSocket: '/run/tandem/kernel/r1.sock', nbdDevice: '/dev/nbd0', symlink: null,
 };
 
 describe('parseRecord', () => {
-  it('round-trips both methods', () => {
-    for (const r of [fuseRec, nbdRec]) expect(parseRecord(JSON.stringify(r), 'f')).toEqual(r);
+  it('round-trips every method', () => {
+    for (const r of [ownFuseRec, fuseRec, nbdRec]) expect(parseRecord(JSON.stringify(r), 'f')).toEqual(r);
   });
 
   it('accepts a record written before the first steps finished', () => {
@@ -27,7 +31,9 @@ describe('parseRecord', () => {
   const bad: Array<[string, unknown, string]> = [
     ['not JSON', '{', 'f: not JSON'],
     ['wrong version', { ...fuseRec, version: 2 }, 'f: unknown record version 2 (expected 1)'],
-    ['unknown method', { ...fuseRec, method: 'iscsi' }, `f: unknown method "iscsi" (expected 'nbdfuse-loop' or 'nbd-client')`],
+    ['unknown method', { ...fuseRec, method: 'iscsi' }, `f: unknown method "iscsi" (expected 'fuse-loop', 'nbdfuse-loop' or 'nbd-client')`],
+    ['an own FUSE record without its file', { ...ownFuseRec, file: undefined }, "f: field 'file' must be a non-empty string"],
+    ['an own FUSE record with a loop field that is not a loop device', { ...ownFuseRec, loopDevice: '/dev/nbd0' }, "f: field 'loopDevice' must look like /dev/loopN, got '/dev/nbd0'"],
     ['relative path', { ...fuseRec, mountpoint: 'mnt' }, "f: field 'mountpoint' must be an absolute path, got 'mnt'"],
     ['a loop field that is not a loop device', { ...fuseRec, loopDevice: '/dev/sda' }, "f: field 'loopDevice' must look like /dev/loopN, got '/dev/sda'"],
     ['pid 1 is never ours', { ...fuseRec, nbdfusePid: 1 }, "f: field 'nbdfusePid' must be a process id or null"],
