@@ -1,7 +1,7 @@
 // The fio cases, run against every contender in the same run. Repetitions are interleaved (rep 1
 // of every case on every contender, then rep 2, …) so a noisy minute on the shared machine hits
 // all contenders rather than one.
-import { runFio, type FioJob, type FioResult, type FioTarget } from './lib/fio.js';
+import { medianResult, runFio, type FioJob, type FioResult, type FioTarget } from './lib/fio.js';
 import { evictPageCache, warmPageCache } from './lib/scratch.js';
 import { median } from './lib/stats.js';
 
@@ -68,13 +68,7 @@ export async function runFioSuite(o: FioSuiteOptions): Promise<FioSuiteResult> {
       if (!s) continue;
       out[c.id][who] = {
         samples: s,
-        median: {
-          iops: median(s.map((x) => x.iops)),
-          bwMiBs: median(s.map((x) => x.bwMiBs)),
-          latP50Us: median(s.map((x) => x.latP50Us)),
-          latP99Us: median(s.map((x) => x.latP99Us)),
-          ios: median(s.map((x) => x.ios)),
-        },
+        median: medianResult(s),
       };
     }
   }

@@ -82,10 +82,15 @@ async function main(): Promise<void> {
   };
   const onSignal = (sig: NodeJS.Signals): void => {
     progress(`${sig}: cleaning up`);
-    killAllTracked();
-    fs.rmSync(scratch, { recursive: true, force: true });
-    process.exit(130);
+    // devices and mounts first (they need their servers), then every process, then the files
+    void (async () => {
+      for (const f of deviceCleanup.splice(0).reverse()) await f().catch(() => undefined);
+      killAllTracked();
+      fs.rmSync(scratch, { recursive: true, force: true });
+      process.exit(130);
+    })();
   };
+  const deviceCleanup: (() => Promise<void>)[] = [];
   process.stdout.on('error', () => undefined);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -98,7 +103,14 @@ async function main(): Promise<void> {
     if (opts.parts.has('device')) {
       deviceSkipped = await deviceSuiteUnavailable();
       if (deviceSkipped) progress(`[device] skipped: ${deviceSkipped}`);
-      else device = await runDeviceSuite({ scratch: path.join(scratch, 'device'), sizeBytes: q ? 512 * MiB : GiB, runtimeSec: q ? 3 : 8, rampSec: 1, progress });
+      else {
+        device = await runDeviceSuite({
+          scratch: path.join(scratch, 'device'), sizeBytes: q ? 512 * MiB : GiB, runtimeSec: q ? 3 : 8, rampSec: 1, reps: cfg.reps,
+          // --quick: the three contenders of the targets only
+          withoutNbdfusePair: q, progress, onCleanup: (f) => deviceCleanup.push(f),
+        });
+        deviceCleanup.length = 0;
+      }
     }
     const needPairs = opts.parts.has('fio') || opts.parts.has('full') || opts.parts.has('bitmap');
     const template = path.join(scratch, 'template.img');
@@ -200,7 +212,7 @@ async function main(): Promise<void> {
     const { targets } = built;
     if (!opts.parts.has('full')) delete built.json.resync_full;
     // the device rows first: they are what a user mounting /dev/tandem0 sees
-    const json = device ? { meta: built.json.meta, device: deviceJson(device), ...built.json } : deviceSkipped ? { meta: built.json.meta, device: { skipped: deviceSkipped }, ...built.json } : built.json;
+    const json = device ? { meta: built.json.meta, device: deviceJson(device, cfg.reps), ...built.json } : deviceSkipped ? { meta: built.json.meta, device: { skipped: deviceSkipped }, ...built.json } : built.json;
     fs.writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');
     if (device) process.stdout.write('\n' + renderDeviceTable(json.device as Record<string, unknown>) + '\n');
     if ([...opts.parts].some((p) => p !== 'device')) process.stdout.write('\n' + renderTable(json, targets) + '\n\n');

@@ -1,6 +1,7 @@
 // fio jobs and their results. One job description is turned into the same fio command line for
 // every contender; only the target (NBD URI or a plain file with psync/libaio) differs.
 import { runOk } from './proc.js';
+import { median } from './stats.js';
 
 export type FioTarget =
   | { kind: 'nbd'; uri: string }
@@ -27,6 +28,8 @@ export interface FioResult {
   latP50Us: number;
   latP99Us: number;
   ios: number;
+  /** with --fsync/--fdatasync: p50 of the sync calls' latency (0 otherwise) */
+  syncP50Us: number;
 }
 
 export function fioArgs(job: FioJob, target: FioTarget): string[] {
@@ -70,6 +73,7 @@ export function parseFioJson(out: string): FioResult {
     latP50Us: p('50.000000'),
     latP99Us: p('99.000000'),
     ios: side.total_ios,
+    syncP50Us: (doc.jobs?.[0]?.sync?.lat_ns?.percentile?.['50.000000'] ?? 0) / 1000,
   };
 }
 
@@ -86,9 +90,16 @@ interface FioJobJson {
   error: number;
   read: FioSideJson;
   write: FioSideJson;
+  sync?: { lat_ns?: { percentile?: Record<string, number> } };
 }
 
 export async function runFio(job: FioJob, target: FioTarget): Promise<FioResult> {
   const timeoutMs = (job.runtimeSec + job.rampSec + 60) * 1000;
   return parseFioJson(await runOk('fio', fioArgs(job, target), { timeoutMs }));
+}
+
+/** Field by field median of repeated runs of one job. */
+export function medianResult(s: FioResult[]): FioResult {
+  const m = (f: (x: FioResult) => number): number => median(s.map(f));
+  return { iops: m((x) => x.iops), bwMiBs: m((x) => x.bwMiBs), latP50Us: m((x) => x.latP50Us), latP99Us: m((x) => x.latP99Us), ios: m((x) => x.ios), syncP50Us: m((x) => x.syncP50Us) };
 }

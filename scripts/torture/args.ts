@@ -1,5 +1,5 @@
 // Command line of `npm run torture`. Pure: argv in, options or a one-line error out.
-import { ALL_FAULTS, LAB_ONLY_FAULTS, LOOPBACK_FAULTS, isFaultKind, type FaultKind } from './schedule.js';
+import { ALL_FAULTS, DEVICE_FAULTS, LAB_ONLY_FAULTS, LOOPBACK_FAULTS, isFaultKind, type FaultKind } from './schedule.js';
 
 export interface TortureOptions {
   rounds: number;
@@ -19,7 +19,8 @@ export interface TortureOptions {
 
 export const USAGE = `usage: npm run torture -- [--rounds N] [--seed S] [--json] [--lab] [--faults k1,k2,...]
                         [--size-mib N] [--blocks N] [--depth N] [--keep]
-fault kinds: ${ALL_FAULTS.join(', ')} (${LAB_ONLY_FAULTS.join(', ')}: --lab only)`;
+fault kinds: ${ALL_FAULTS.join(', ')} (${LAB_ONLY_FAULTS.join(', ')}: --lab only;
+             ${DEVICE_FAULTS.join(', ')}: root, loopback, only when named)`;
 
 export type ParsedArgs = { ok: true; options: TortureOptions } | { ok: false; error: string } | { ok: 'help' };
 
@@ -99,11 +100,14 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Pa
       if (o.mode === 'loopback' && (LAB_ONLY_FAULTS as readonly string[]).includes(n)) {
         return { ok: false, error: `fault kind '${n}' needs the namespace lab: add --lab (root)` };
       }
+      if (o.mode === 'lab' && (DEVICE_FAULTS as readonly string[]).includes(n)) {
+        return { ok: false, error: `fault kind '${n}' runs on the loopback pair only (the lab's nodes make no kernel device)` };
+      }
     }
     if (names.length === 0) return { ok: false, error: '--faults needs at least one fault kind' };
     o.faults = [...new Set(names)] as FaultKind[];
   } else {
-    o.faults = o.mode === 'lab' ? [...ALL_FAULTS] : [...LOOPBACK_FAULTS];
+    o.faults = o.mode === 'lab' ? [...LOOPBACK_FAULTS, ...LAB_ONLY_FAULTS] : [...LOOPBACK_FAULTS];
   }
   const dataBlocks = Math.floor((o.sizeMiB * 1024 * 1024 * 0.9) / 4096);
   if (o.blocks > dataBlocks) return { ok: false, error: `--blocks ${o.blocks} does not fit in a ${o.sizeMiB} MiB disk (at most ${dataBlocks})` };

@@ -26,6 +26,8 @@ export interface TortureNode {
   readonly nbdSocket: string;
   /** where the host reads this node's backing disk for the byte comparison */
   readonly diskPath: string;
+  /** the config's `device`: a symlink to the kernel block device while Primary; absent where the cluster makes none (the lab) */
+  readonly devicePath?: string;
   running(): boolean;
   /** start tandemd (the resource is not up yet) */
   start(): Promise<void>;

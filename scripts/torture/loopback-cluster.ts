@@ -20,6 +20,9 @@ class LoopbackNode implements TortureNode {
   get diskPath(): string {
     return this.node.disk;
   }
+  get devicePath(): string {
+    return this.node.devicePath;
+  }
   running(): boolean {
     const p = this.node.proc;
     return p !== null && p.exitCode === null && p.signalCode === null;
@@ -65,8 +68,9 @@ export class LoopbackCluster implements TortureCluster {
     this.dataBytes = internalUsableSize(sizeMiB * 1024 * 1024);
   }
 
-  static async create(sizeMiB: number): Promise<LoopbackCluster> {
-    return new LoopbackCluster(await Pair.create({ sizeMiB, protocol: 'C' }), sizeMiB);
+  /** kernelDevice: the Primary makes its kernel block device (root; the device rounds) */
+  static async create(sizeMiB: number, kernelDevice = false): Promise<LoopbackCluster> {
+    return new LoopbackCluster(await Pair.create({ sizeMiB, protocol: 'C', kernelDevice }), sizeMiB);
   }
 
   get dir(): string {

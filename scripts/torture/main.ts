@@ -24,6 +24,10 @@ async function main(): Promise<number> {
     process.stderr.write('torture: --lab needs root (network namespaces, loop devices)\n');
     return 2;
   }
+  if (o.faults.includes('device-kill-primary') && process.getuid?.() !== 0) {
+    process.stderr.write('torture: device-kill-primary needs root (the kernel block device: loop device, FUSE mount)\n');
+    return 2;
+  }
   // progress goes to stderr so that --json leaves stdout to the summary alone
   const log = (line: string): void => {
     process.stderr.write(line + '\n');

@@ -1,14 +1,15 @@
-// One torture round: writes through NBD to the Primary, one fault from the schedule, the survivor
+// One torture round: writes through NBD (or the kernel device) to the Primary, one fault from the schedule, the survivor
 // promoted where the Primary is gone, every acknowledged write read back, then healing (restart,
 // up, reconnect, resync) and the two data areas compared byte for byte.
+import fs from 'node:fs';
 import { healthy, linkUp, otherNode, type NodeStatus, type TortureCluster, type TortureNode } from './cluster.js';
 import { compareDisks } from './disks.js';
 import type { WriteLedger } from './ledger.js';
 import { Prng } from './prng.js';
-import type { RoundPlan } from './schedule.js';
+import { baseFault, DEVICE_FAULTS, type RoundPlan } from './schedule.js';
 import type { NodeName, RoundResult } from './summary.js';
 import { verifyThroughNbd, type VerifyOutcome } from './verify.js';
-import { Writer } from './writer.js';
+import { Writer, deviceTarget, nbdTarget } from './writer.js';
 
 export interface RoundContext {
   cluster: TortureCluster;
@@ -27,6 +28,28 @@ const ACKS_MS = 60_000;
 const HEAL_MS = 120_000;
 
 export class RoundError extends Error {}
+
+function isSymlink(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** The Primary's kernel block device, once tandemd has made it after the promotion. */
+async function kernelDevice(node: TortureNode): Promise<string> {
+  const dev = node.devicePath;
+  if (!dev) throw new RoundError(`${node.name} makes no kernel block device here (the device rounds run on the loopback pair as root)`);
+  await waitFor(async () => {
+    try {
+      return fs.statSync(dev).isBlockDevice();
+    } catch {
+      return false;
+    }
+  }, NOTICE_MS, () => `${node.name}'s kernel block device ${dev}`);
+  return dev;
+}
 
 async function waitFor<T>(check: () => Promise<T | null | false>, timeoutMs: number, what: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -146,18 +169,20 @@ export async function runRound(ctx: RoundContext, plan: RoundPlan): Promise<Roun
     say(`${when}: read ${ctx.blocks} blocks on ${name}, ${v.checked} acknowledged checked, lost ${v.lost}${v.unackedVisible ? `, ${v.unackedVisible} unacked-but-visible` : ''}`);
   };
 
-  const w = await Writer.start(nP.nbdSocket, ctx.ledger, new Prng(plan.writerSeed), { blocks: ctx.blocks, depth: ctx.depth });
+  const onDevice = DEVICE_FAULTS.includes(plan.fault);
+  const target = onDevice ? deviceTarget(await kernelDevice(nP)) : nbdTarget(nP.nbdSocket);
+  const w = await Writer.start(target, ctx.ledger, new Prng(plan.writerSeed), { blocks: ctx.blocks, depth: ctx.depth });
   try {
     await w.waitAcks(plan.acksBefore, ACKS_MS, `${plan.acksBefore} acknowledged writes before the fault`);
     say(`${w.acked} writes acknowledged by ${P}; injecting`);
-    switch (plan.fault) {
+    switch (baseFault(plan.fault)) {
       case 'kill-primary': {
         await nP.crash();
         await w.abort();
         await waitStatus(nS, (s) => !linkUp(s), `${S} notices that ${P} is gone`);
         result.forced = await promote(nS, say);
         ctx.primary = S;
-        await verifyOn(S, `after kill -9 of ${P} and promotion of ${S}`);
+        await verifyOn(S, `after ${onDevice ? `O_DIRECT writes through ${P}'s kernel device, ` : ''}kill -9 of ${P} and promotion of ${S}`);
         await restart(nP);
         break;
       }
@@ -253,6 +278,10 @@ export async function runRound(ctx: RoundContext, plan: RoundPlan): Promise<Roun
         await verifyOn(P, `after ${plan.netem.delayMs} ms delay / ${plan.netem.lossPct}% loss`);
         break;
       }
+    }
+    if (onDevice) {
+      // the restarted tandemd found the dead device's record and removed it (nobody holds it)
+      await waitFor(async () => !isSymlink(nP.devicePath!), NOTICE_MS, () => `${P} to remove its stale kernel device ${nP.devicePath}`);
     }
   } finally {
     if (w.active) await w.abort();

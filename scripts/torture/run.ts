@@ -5,7 +5,7 @@ import type { TortureOptions } from './args.js';
 import type { TortureCluster } from './cluster.js';
 import { WriteLedger } from './ledger.js';
 import { recover, runRound, type RoundContext } from './rounds.js';
-import { drawSchedule } from './schedule.js';
+import { DEVICE_FAULTS, drawSchedule } from './schedule.js';
 import { summarize, type RoundResult, type RunSummary } from './summary.js';
 
 async function makeCluster(o: TortureOptions): Promise<TortureCluster> {
@@ -14,7 +14,7 @@ async function makeCluster(o: TortureOptions): Promise<TortureCluster> {
     return LabCluster.create();
   }
   const { LoopbackCluster } = await import('./loopback-cluster.js');
-  return LoopbackCluster.create(o.sizeMiB);
+  return LoopbackCluster.create(o.sizeMiB, o.faults.some((f) => (DEVICE_FAULTS as readonly string[]).includes(f)));
 }
 
 export async function runTorture(o: TortureOptions, log: (line: string) => void): Promise<{ summary: RunSummary; keptDir: string | null }> {

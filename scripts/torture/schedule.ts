@@ -27,13 +27,29 @@ export type FaultKind =
   /** lab only: pull the Secondary's cable */
   | 'cable-secondary'
   /** lab only: tc netem delay and loss on the replication link while writing */
-  | 'netem';
+  | 'netem'
+  /**
+   * Loopback, root, asked for by name: the writes go through the Primary's kernel block device
+   * (the config's `device`, a loop device over tandemd's FUSE file) with O_DIRECT, then kill -9
+   * of the Primary's tandemd; the Secondary is promoted, and the restarted node must remove the
+   * stale device.
+   */
+  | 'device-kill-primary'
+  /** crash-both with the writes through the Primary's kernel device (the broken build fails it) */
+  | 'device-crash-both';
 
 export const LOOPBACK_FAULTS: readonly FaultKind[] = [
   'kill-primary', 'kill-secondary', 'hang-primary', 'hang-secondary', 'restart-secondary', 'switch-roles', 'crash-both',
 ];
 export const LAB_ONLY_FAULTS: readonly FaultKind[] = ['cable-primary', 'cable-secondary', 'netem'];
-export const ALL_FAULTS: readonly FaultKind[] = [...LOOPBACK_FAULTS, ...LAB_ONLY_FAULTS];
+/** Not in any default set: they need root and make loop devices and mounts. */
+export const DEVICE_FAULTS: readonly FaultKind[] = ['device-kill-primary', 'device-crash-both'];
+
+/** The fault a device round injects once its writer is on the kernel device. */
+export function baseFault(f: FaultKind): FaultKind {
+  return f === 'device-kill-primary' ? 'kill-primary' : f === 'device-crash-both' ? 'crash-both' : f;
+}
+export const ALL_FAULTS: readonly FaultKind[] = [...LOOPBACK_FAULTS, ...LAB_ONLY_FAULTS, ...DEVICE_FAULTS];
 
 export function isFaultKind(s: string): s is FaultKind {
   return (ALL_FAULTS as readonly string[]).includes(s);

@@ -119,6 +119,8 @@ const FAULT_TEXT: Record<FaultKind, string> = {
   'cable-primary': "pull the Primary's cable, plug back",
   'cable-secondary': "pull the Secondary's cable, plug back",
   netem: 'tc netem delay + loss on the link',
+  'device-kill-primary': "O_DIRECT writes through the Primary's /dev/tandem0, kill -9 Primary, promote Secondary",
+  'device-crash-both': "O_DIRECT writes through the Primary's /dev/tandem0; Secondary hangs, both kill -9; promote Secondary",
 };
 
 /** The table for the README: what was tried, how often, what was lost. */

@@ -1,7 +1,9 @@
-// The writer: self-describing blocks through NBD to the Primary, `depth` requests in flight, one
-// per block at a time, every outcome recorded in the ledger. A reply without error is an
-// acknowledgement; an error reply or a dropped connection leaves the write's fate unknown.
-import { connect, type NbdClient } from '../../src/nbd/client.js';
+// The writer: self-describing blocks to the Primary, through NBD or through its kernel block
+// device with O_DIRECT, `depth` requests in flight, one per block at a time, every outcome
+// recorded in the ledger. A completed write is an acknowledgement; an error or a dropped
+// connection leaves the write's fate unknown.
+import { connect } from '../../src/nbd/client.js';
+import { BlockDevice } from '../../src/storage/block-device.js';
 import { BLOCK_SIZE, encodeBlock } from './block-format.js';
 import type { WriteLedger } from './ledger.js';
 import type { Prng } from './prng.js';
@@ -9,6 +11,48 @@ import type { Prng } from './prng.js';
 export interface WriterOptions {
   blocks: number;
   depth: number;
+}
+
+/** Where the writes go: an NBD connection or an open block device. */
+export interface WriteTarget {
+  write(offset: number, data: Buffer): Promise<void>;
+  /** after the writes in flight have finished */
+  close(): Promise<void>;
+  /** drop it: writes in flight end with an error (if `cancellable`), later ones are refused */
+  destroy(): void;
+  /** destroy() ends the writes in flight (an NBD connection); a block device must answer them itself */
+  readonly cancellable: boolean;
+}
+
+/** The Primary's export over NBD. */
+export async function nbdTarget(socketPath: string): Promise<WriteTarget> {
+  const c = await connect(socketPath, 'r0');
+  return { write: (o, d) => c.write(o, d), close: () => c.close().catch(() => c.destroy()), destroy: () => c.destroy(), cancellable: true };
+}
+
+/**
+ * The Primary's kernel device (the config's `device` symlink), opened O_DIRECT: a write completes
+ * when the loop device has completed it, i.e. when tandemd answered it. Each write is copied into
+ * an aligned buffer of its own first, so O_DIRECT takes it as it is.
+ */
+export function deviceTarget(devicePath: string): WriteTarget {
+  const dev = BlockDevice.open(devicePath, { direct: true });
+  let closed = false;
+  const close = (): void => {
+    if (!closed) dev.close();
+    closed = true;
+  };
+  return {
+    write: (o, d) => {
+      const buf = dev.allocAligned(d.length);
+      d.copy(buf);
+      return dev.write(o, buf);
+    },
+    // the device cannot cancel a request: one in flight ends with the device's answer or its error
+    close: async () => close(),
+    destroy: close,
+    cancellable: false,
+  };
 }
 
 export class Writer {
@@ -19,7 +63,7 @@ export class Writer {
   private waiters: Array<() => void> = [];
 
   private constructor(
-    private readonly client: NbdClient,
+    private readonly client: WriteTarget,
     private readonly ledger: WriteLedger,
     private readonly rng: Prng,
     private readonly opts: WriterOptions,
@@ -27,8 +71,8 @@ export class Writer {
     this.acksAtStart = ledger.acknowledged;
   }
 
-  static async start(socketPath: string, ledger: WriteLedger, rng: Prng, opts: WriterOptions): Promise<Writer> {
-    const client = await connect(socketPath, 'r0');
+  static async start(target: WriteTarget | Promise<WriteTarget>, ledger: WriteLedger, rng: Prng, opts: WriterOptions): Promise<Writer> {
+    const client = await target;
     const w = new Writer(client, ledger, rng, opts);
     w.workers = Array.from({ length: opts.depth }, () => w.work());
     return w;
@@ -74,11 +118,15 @@ export class Writer {
     else await this.client.close().catch(() => this.client.destroy());
   }
 
-  /** Drop the connection: writes in flight end with an error (their fate stays unknown). */
+  /**
+   * Drop the connection: writes in flight end with an error (their fate stays unknown). On a block
+   * device they end when the device answers them (after a crash of its server: at once, with EIO).
+   */
   async abort(): Promise<void> {
     this.stopping = true;
-    this.client.destroy();
+    if (this.client.cancellable) this.client.destroy();
     await Promise.all(this.workers);
+    this.client.destroy();
   }
 
   private async work(): Promise<void> {
