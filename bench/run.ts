@@ -23,12 +23,15 @@ const ALL_PARTS: Part[] = ['device', 'fio', 'full', 'bitmap', 'rate', 'memory'];
 
 interface Options {
   quick: boolean;
+  /** --reps N: repetitions of every fio case (default 3, 1 with --quick) */
+  reps: number | null;
   parts: Set<Part>;
   out: string;
 }
 
 function parseArgs(argv: string[]): Options {
   let quick = false;
+  let reps: number | null = null;
   let parts = new Set<Part>(ALL_PARTS);
   let out = path.join(REPO_ROOT, 'bench', 'results.json');
   for (let i = 0; i < argv.length; i++) {
@@ -40,12 +43,15 @@ function parseArgs(argv: string[]): Options {
       if (bad.length > 0 || list.length === 0) throw new Error(`--only takes a comma list of ${ALL_PARTS.join(', ')}; got '${list.join(',')}'`);
       parts = new Set(list as Part[]);
     } else if (a === '--out') out = path.resolve(argv[++i] ?? '');
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node dist/bench/run.js [--quick] [--only device,fio,full,bitmap,rate,memory] [--out results.json]\n');
+    else if (a === '--reps') {
+      reps = Number(argv[++i]);
+      if (!Number.isInteger(reps) || reps < 1 || reps > 20) throw new Error(`--reps takes a whole number 1..20; got '${argv[i] ?? ''}'`);
+    } else if (a === '--help' || a === '-h') {
+      process.stdout.write('usage: node dist/bench/run.js [--quick] [--reps N] [--only device,fio,full,bitmap,rate,memory] [--out results.json]\n');
       process.exit(0);
     } else throw new Error(`unknown argument '${a}' (try --help)`);
   }
-  return { quick, parts, out };
+  return { quick, reps, parts, out };
 }
 
 const t0 = performance.now();
@@ -66,7 +72,7 @@ async function main(): Promise<void> {
     sizeBytes: q ? 512 * MiB : GiB,
     runtimeSec: q ? 3 : 10,
     rampSec: q ? 1 : 2,
-    reps: q ? 1 : 3,
+    reps: opts.reps ?? (q ? 1 : 3),
     rateBytes: q ? 100 * MiB : 200 * MiB,
     memorySampleSec: q ? 3 : 6,
   };
