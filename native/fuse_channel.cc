@@ -28,7 +28,8 @@ constexpr size_t kSlotBytes = 96;
 constexpr size_t kMaxBatch = 64;
 constexpr size_t kPage = 4096;
 // Payloads stay where they were read until JS lets go of them: no copy. The kernel refuses a read
-// buffer smaller than max_write, so a new arena starts when less than that is left.
+// buffer smaller than max_write (at most kMaxWrite: fuse-server.ts asks for 1 MiB), so a new arena
+// starts when less than that is left.
 constexpr size_t kArenaBytes = 8u << 20;
 constexpr size_t kMaxWrite = 1u << 20;
 constexpr size_t kCachedArenas = 8;
@@ -99,7 +100,6 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
                        {
                            InstanceMethod<&FuseChannel::Reply>("reply"),
                            InstanceMethod<&FuseChannel::ReplyWrite>("replyWrite"),
-                           InstanceMethod<&FuseChannel::SetMaxWrite>("setMaxWrite"),
                            InstanceMethod<&FuseChannel::Close>("close"),
                        });
   }
@@ -172,7 +172,7 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
     size_t n = 0;
     int ended = 0;
     while (fd_ >= 0 && n < kMaxBatch) {
-      if (arena_ == nullptr || kArenaBytes - arenaPos_ < maxWrite_) {
+      if (arena_ == nullptr || kArenaBytes - arenaPos_ < kMaxWrite) {
         if (n > 0) {
           Deliver(n);
           n = 0;
@@ -316,18 +316,6 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
     }
   }
 
-  // setMaxWrite(bytes): what INIT negotiated; reads then need only that much room in the arena
-  Napi::Value SetMaxWrite(const Napi::CallbackInfo& info) {
-    uint64_t n;
-    if (!GetUint(info, 0, "bytes", &n)) return info.Env().Undefined();
-    if (n < 8192 || n > kMaxWrite) {
-      ThrowRange(info.Env(), "max_write must be 8192.." + std::to_string(kMaxWrite));
-      return info.Env().Undefined();
-    }
-    maxWrite_ = n;
-    return info.Env().Undefined();
-  }
-
   // close(): stops reading and closes /dev/fuse; a mount still in place is aborted by the kernel
   Napi::Value Close(const Napi::CallbackInfo& info) {
     StopPolling();
@@ -345,7 +333,6 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
   uint8_t* arena_ = nullptr;
   size_t arenaPos_ = 0;
   Napi::Reference<Napi::Buffer<uint8_t>> arenaRef_;
-  size_t maxWrite_ = kMaxWrite;
 };
 
 }  // namespace

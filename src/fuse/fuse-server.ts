@@ -63,8 +63,6 @@ export class FuseServer {
   private initialised = false;
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
-  /** requests answered (for tests and the log) */
-  readonly counts = { requests: 0, writes: 0, reads: 0, flushes: 0, errors: 0 };
 
   constructor(o: FuseServerOptions) {
     this.t = o.transport;
@@ -90,7 +88,6 @@ export class FuseServer {
 
   /** One request; its `args` are only valid during this call (the channel reuses that memory). */
   handle(req: FuseRequest): void {
-    this.counts.requests++;
     try {
       this.dispatch(req);
     } catch (err) {
@@ -110,7 +107,7 @@ export class FuseServer {
       case Op.FSYNC:
       case Op.FLUSH:
         // FLUSH comes with close(2): not a barrier by itself, but cheap and rare (losetup's own close)
-        return this.track(u, this.backend.flush(), () => this.counts.flushes++);
+        return this.track(u, this.backend.flush());
       case Op.FALLOCATE:
         return this.fallocate(req);
       case Op.INIT:
@@ -194,7 +191,6 @@ export class FuseServer {
     this.inFlight++;
     this.backend.write(w.offset, data, fua).then(
       () => {
-        this.counts.writes++;
         this.t.replyWrite(u, size);
         this.done();
       },
@@ -211,7 +207,6 @@ export class FuseServer {
     this.inFlight++;
     this.backend.read(r.offset, n).then(
       (data) => {
-        this.counts.reads++;
         this.t.reply(u, 0, data);
         this.done();
       },
@@ -241,11 +236,10 @@ export class FuseServer {
     this.send(req.unique, 0, encodeAttrOut(req.nodeid === ROOT_ID ? dirAttr(this.time) : this.fileAttr()));
   }
 
-  private track(u: number, p: Promise<void>, onOk?: () => void): void {
+  private track(u: number, p: Promise<void>): void {
     this.inFlight++;
     p.then(
       () => {
-        onOk?.();
         this.t.reply(u, 0);
         this.done();
       },
@@ -254,7 +248,6 @@ export class FuseServer {
   }
 
   private failed(u: number, err: unknown): void {
-    this.counts.errors++;
     const errno = nbdErrnoOf(err) || EIO;
     this.log.debug({ err: (err as Error)?.message, errno }, 'FUSE request failed');
     this.t.reply(u, errno);
@@ -270,7 +263,6 @@ export class FuseServer {
   }
 
   private send(u: number, errno: number, data?: Buffer): void {
-    if (errno !== 0) this.counts.errors++;
     this.t.reply(u, errno, data);
   }
 }

@@ -61,7 +61,6 @@ export interface NativeDirtyBitmap {
 export interface NativeFuseChannel {
   reply(unique: number, errno: number, data?: Uint8Array, data2?: Uint8Array): number;
   replyWrite(unique: number, size: number): number;
-  setMaxWrite(bytes: number): void;
   close(): void;
 }
 
