@@ -18,6 +18,8 @@ import { loadHbSetup, type HbSetup } from './ha-load.js';
 import { HaLogStream, haLogPlan } from './ha-logging.js';
 import { HbRunner } from './hb-runner.js';
 import { Respawner } from './respawn.js';
+import { buildHbRegistry } from './hb-metrics.js';
+import { MetricsServer } from '../net/metrics-server.js';
 import { interfacesWithCarrier } from './link-state.js';
 import { HbTransport, ipv4Addresses } from './media.js';
 import { planMedia, type MediaPlan } from './media-plan.js';
@@ -70,6 +72,7 @@ export class HbDaemon {
   private plan!: MediaPlan;
   private log: Logger;
   private respawner: Respawner | null = null;
+  private metrics: MetricsServer | null = null;
 
   constructor(private readonly opts: HbDaemonOptions) {
     this.log = opts.logger;
@@ -152,6 +155,17 @@ export class HbDaemon {
     await this.transport.start((data, medium, from) => this.runner.onDatagram(data, medium, from));
     this.respawner = new Respawner(s.haCf.respawn, this.log);
     this.respawner.start();
+    if (s.ext.metrics) {
+      // monitoring is not worth losing the cluster over: a listener that cannot bind is logged
+      const m = new MetricsServer(s.ext.metrics, buildHbRegistry(() => this.runner.controller.status()));
+      try {
+        await m.listen();
+        this.metrics = m;
+        this.log.info({ metrics: `http://${s.ext.metrics.host}:${m.port}/metrics` }, 'serving Prometheus metrics');
+      } catch (e) {
+        this.log.error({ err: (e as Error).message, address: s.ext.metrics }, 'cannot serve Prometheus metrics; going on without them');
+      }
+    }
     this.server = await serveJsonLines<HbRequest, HbResponse>(hbSocketPath(runDir), (req) => this.runner.request(req),
       (err) => this.log.error({ err: err.message }, 'control socket error'), {
         malformed: () => ({ ok: false, message: 'malformed request', exitCode: 1 }),
@@ -204,6 +218,7 @@ export class HbDaemon {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.respawner?.stop();
+    await this.metrics?.close();
     this.pinger?.close();
     this.transport?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));

@@ -18,7 +18,8 @@ import { chooseWfcTimeout, waitConnectStep, waitSettingsOf, wfcTimeoutType } fro
 import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from './control-protocol.js';
 import { StatusWriter } from './status-writer.js';
 import { EventsServer, eventsSocketPath } from './events-server.js';
-import { MetricsServer, buildRegistry, type ListenAddress } from './metrics.js';
+import { buildRegistry } from './metrics.js';
+import { MetricsServer, type ListenAddress } from '../net/metrics-server.js';
 import { renderProcDrbd, renderStatusText } from './status-render.js';
 import { runHandler } from './handler-runner.js';
 import { TANDEM_VERSION } from './version.js';
@@ -234,9 +235,15 @@ export class Daemon {
     this.status.start();
     await this.events.listen();
     if (this.opts.metrics) {
-      this.metrics = new MetricsServer(this.opts.metrics, buildRegistry(() => [...this.resources.values()].map((r) => r.status())));
-      await this.metrics.listen();
-      this.opts.logger.info({ metrics: `http://${this.opts.metrics.host}:${this.metrics.port}/metrics` }, 'serving Prometheus metrics');
+      // monitoring is not worth losing replication over: a listener that cannot bind is logged
+      const m = new MetricsServer(this.opts.metrics, buildRegistry(() => [...this.resources.values()].map((r) => r.status())));
+      try {
+        await m.listen();
+        this.metrics = m;
+        this.opts.logger.info({ metrics: `http://${this.opts.metrics.host}:${m.port}/metrics` }, 'serving Prometheus metrics');
+      } catch (e) {
+        this.opts.logger.error({ err: (e as Error).message, address: this.opts.metrics }, 'cannot serve Prometheus metrics; going on without them');
+      }
     }
     this.opts.logger.info({ node: this.opts.node, resources: [...this.resources.keys()], runDir: this.opts.runDir }, 'tandemd started');
   }

@@ -2,8 +2,8 @@
 // time (nothing on the data path). Names follow drbd-reactor's prometheus plugin where it has the
 // same thing (drbd_resource_role, drbd_connection_state, drbd_device_state as enum gauges with one
 // series per value, drbd_device_written_bytes_total, drbd_peerdevice_outofsync_bytes, …); what it
-// lacks is tandem_*. Served on an HTTP listener only when asked for (`tandemd --metrics ADDR`).
-import http from 'node:http';
+// lacks is tandem_*. Served on an HTTP listener only when asked for (`tandemd --metrics ADDR`,
+// src/net/metrics-server.ts).
 import client from 'prom-client';
 import { CONN_STATES, DISK_STATES, ROLES } from '../replication/drbd-states.js';
 import { connectionOf, replicationOf } from './events2.js';
@@ -78,54 +78,4 @@ export function buildRegistry(snapshot: () => ResourceStatus[]): client.Registry
   gauge('tandem_resync_remaining_seconds', 'Estimated seconds until the running resync (or verify) finishes', ['name', 'conn_name', 'volume'], (s) => [peerDev(s), sync(s)?.etaSec ?? 0]);
   client.collectDefaultMetrics({ register: reg, prefix: 'tandemd_' });
   return reg;
-}
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/** `PORT`, `HOST:PORT` or `[V6]:PORT`; a bare port listens on 127.0.0.1 only. */
-export function parseListenAddress(spec: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d+)$/.exec(spec) ?? /^()()(\d+)$/.exec(spec);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`invalid metrics address '${spec}' (expected PORT, HOST:PORT or [IPV6]:PORT)`);
-  }
-  return { host: m[1] || m[2] || '127.0.0.1', port };
-}
-
-export class MetricsServer {
-  private server: http.Server | null = null;
-
-  constructor(private readonly address: ListenAddress, private readonly registry: client.Registry) {}
-
-  async listen(): Promise<void> {
-    const server = http.createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
-      );
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.address.port, this.address.host, () => resolve());
-    });
-  }
-
-  get port(): number | undefined {
-    const a = this.server?.address();
-    return a && typeof a === 'object' ? a.port : undefined;
-  }
-
-  async close(): Promise<void> {
-    const s = this.server;
-    this.server = null;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
-  }
 }

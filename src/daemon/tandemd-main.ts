@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import pino from 'pino';
 import { Daemon } from './daemon.js';
-import { parseListenAddress } from './metrics.js';
+import { parseListenAddress } from '../net/metrics-server.js';
 import { SYSLOG_FACILITIES, SyslogTee } from '../logging/syslog.js';
 import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from '../cli/common-options.js';
 import { TANDEM_VERSION } from './version.js';
