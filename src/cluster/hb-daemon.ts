@@ -15,7 +15,7 @@ import { serveJsonLines } from '../daemon/json-lines-socket.js';
 import { bumpGenerationFile } from './generation-file.js';
 import { hbPidPath, hbSocketPath, type HbRequest, type HbResponse } from './hb-control.js';
 import { loadHbSetup, type HbSetup } from './ha-load.js';
-import { HaLogStream, haLogPlan } from './ha-logging.js';
+import { describeLogPlan, HaLogStream, haLogPlan } from './ha-logging.js';
 import { HbRunner } from './hb-runner.js';
 import { Respawner } from './respawn.js';
 import { buildHbRegistry } from './hb-metrics.js';
@@ -73,6 +73,7 @@ export class HbDaemon {
   private log: Logger;
   private respawner: Respawner | null = null;
   private metrics: MetricsServer | null = null;
+  private logStream: HaLogStream | null = null;
 
   constructor(private readonly opts: HbDaemonOptions) {
     this.log = opts.logger;
@@ -87,15 +88,12 @@ export class HbDaemon {
 
   async start(): Promise<void> {
     const s = this.setup ?? this.loadConfig();
-    // ha.cf's logfacility / use_logd / debugfile / debug (ha-logging.ts): a logger that also feeds them
+    // ha.cf's logfacility / use_logd / logfile / debugfile / debug (ha-logging.ts)
     const plan = haLogPlan(s.haCf.logging, s.haCf.debug);
-    if (plan.facility || plan.debugfile) {
-      const base = this.opts.logger;
-      const stdoutLevel = pino.levels.values[base.level] ?? 30;
-      const level = plan.debugfile || plan.debug ? (stdoutLevel < 20 ? base.level : 'debug') : base.level;
-      this.log = pino({ level, base: base.bindings() }, new HaLogStream(plan, stdoutLevel));
-      this.log.info({ facility: plan.facility, debugfile: plan.debugfile, debug: s.haCf.debug }, `logging to ${[plan.facility && `syslog (${plan.facility})`, plan.debugfile].filter(Boolean).join(' and ')}`);
-    }
+    const base = this.opts.logger;
+    this.logStream = new HaLogStream(plan, pino.levels.values[base.level] ?? 30);
+    this.log = pino({ level: pino.levels.labels[this.logStream.minLevel()] ?? 'info', base: base.bindings() }, this.logStream);
+    this.log.info({ ...plan }, `logging: ${describeLogPlan(plan)}`);
     const { runDir } = this.opts;
     fs.mkdirSync(runDir, { recursive: true });
     const pidFile = hbPidPath(runDir);
@@ -127,8 +125,7 @@ export class HbDaemon {
     if (seeded) this.log.info({ generation }, `No previous generation - starting at ${generation}`);
 
     const stonithPlan = planStonith(s.haCf.stonithHosts, s.self, s.haDir);
-    const opsFiles = [path.join(runDir, OPS_LOG), ...(s.haCf.logging.logfile ? [s.haCf.logging.logfile] : [])];
-    const ops = fileOpsSink(opsFiles, s.self, (file, err) => this.log.error({ file, err: err.message }, 'cannot write the operational log'));
+    const ops = fileOpsSink([path.join(runDir, OPS_LOG)], s.self, (file, err) => this.log.error({ file, err: err.message }, 'cannot write the operational log'));
     const ctx = systemAgentContext({ start: s.ext.timeoutsMs.start, stop: s.ext.timeoutsMs.stop, status: s.ext.timeoutsMs.status }, this.log);
     const tandemAdm = { command: defaultTandemAdmCommand(), node: s.self, config: s.ext.tandemConfig, runDir: s.ext.tandemRunDir };
 

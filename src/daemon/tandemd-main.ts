@@ -3,7 +3,8 @@ import { Command } from 'commander';
 import pino from 'pino';
 import { Daemon } from './daemon.js';
 import { parseListenAddress } from '../net/metrics-server.js';
-import { SYSLOG_FACILITIES, SyslogTee } from '../logging/syslog.js';
+import { SYSLOG_FACILITIES } from '../logging/syslog.js';
+import { SyslogTee } from '../logging/syslog-tee.js';
 import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from '../cli/common-options.js';
 import { TANDEM_VERSION } from './version.js';
 

@@ -1,39 +1,39 @@
-// A syslog socket of the test's own: a unix datagram socket (what /dev/log is) whose messages
-// are appended to a file, one per line. Node has no unix datagram sockets; python3 (on every
-// Debian) does. The daemons are pointed at it with TANDEM_SYSLOG_SOCKET.
-import { spawn, type ChildProcess } from 'node:child_process';
+// A syslog socket of the test's own: a unix datagram socket (what /dev/log is) bound in this
+// process with unix-dgram, the addon the daemons send with. The daemons are pointed at it with
+// TANDEM_SYSLOG_SOCKET, so no test needs root or touches the machine's /dev/log.
 import fs from 'node:fs';
 import path from 'node:path';
-
-const LISTEN = `import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], 'ab', buffering=0) as f:
-    while True:
-        f.write(s.recv(65536).rstrip(b'\\n') + b'\\n')
-`;
+import { unixDgramModule } from '../../src/logging/syslog.js';
 
 export class SyslogListener {
-  private constructor(readonly socket: string, private readonly file: string, private readonly proc: ChildProcess) {}
+  private readonly lines: string[] = [];
 
-  static async start(dir: string): Promise<SyslogListener> {
-    const socket = path.join(dir, 'log.sock');
-    const file = path.join(dir, 'syslog.txt');
-    const proc = spawn('python3', ['-c', LISTEN, socket, file], { stdio: 'ignore' });
-    const deadline = Date.now() + 10_000;
-    while (!fs.existsSync(socket)) {
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error('the test syslog listener (python3) did not start');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return new SyslogListener(socket, file, proc);
+  private constructor(readonly socket: string, private readonly close: () => void) {}
+
+  static async start(dir: string, name = 'log.sock'): Promise<SyslogListener> {
+    const socket = path.join(dir, name);
+    fs.rmSync(socket, { force: true });
+    const s = unixDgramModule().createSocket('unix_dgram');
+    let listener: SyslogListener | null = null;
+    const failed = new Promise<never>((_r, reject) => s.on('error', (e) => reject(e)));
+    s.on('message', (buf) => listener?.lines.push(buf.toString().replace(/\0$/, '')));
+    s.bind(socket);
+    await Promise.race([new Promise((r) => setImmediate(r)), failed]);
+    listener = new SyslogListener(socket, () => s.close());
+    return listener;
   }
 
-  /** everything received so far */
+  /** every datagram received so far, one per line */
   text(): string {
-    return fs.existsSync(this.file) ? fs.readFileSync(this.file, 'utf8') : '';
+    return this.lines.map((l) => `${l}\n`).join('');
+  }
+
+  messages(): readonly string[] {
+    return this.lines;
   }
 
   stop(): void {
-    if (this.proc.pid && this.proc.exitCode === null) process.kill(this.proc.pid, 'SIGKILL');
+    this.close();
+    fs.rmSync(this.socket, { force: true });
   }
 }
