@@ -17,7 +17,7 @@ import { hbPidPath, hbSocketPath, type HbRequest, type HbResponse } from './hb-c
 import { loadHbSetup, type HbSetup } from './ha-load.js';
 import { describeLogPlan, HaLogStream, haLogPlan } from './ha-logging.js';
 import { HbRunner } from './hb-runner.js';
-import { Respawner } from './respawn.js';
+import { Respawner, systemRespawnIo } from './respawn.js';
 import { buildHbRegistry } from './hb-metrics.js';
 import { MetricsServer } from '../net/metrics-server.js';
 import { interfacesWithCarrier } from './link-state.js';
@@ -150,7 +150,7 @@ export class HbDaemon {
     });
 
     await this.transport.start((data, medium, from) => this.runner.onDatagram(data, medium, from));
-    this.respawner = new Respawner(s.haCf.respawn, this.log);
+    this.respawner = new Respawner(s.respawn, systemRespawnIo(this.log), () => this.respawnEnv());
     this.respawner.start();
     if (s.ext.metrics) {
       // monitoring is not worth losing the cluster over: a listener that cannot bind is logged
@@ -195,6 +195,19 @@ export class HbDaemon {
     this.log.info({ node: s.self, peer: s.peer, generation, media: this.plan.active.map((m) => m.name), groups: s.haresources.groups.map((g) => g.key) },
       `tandem-hb started on ${s.self} (generation ${generation})`);
     ops('info', `tandem-hb started on ${s.self}.`);
+  }
+
+  /** heartbeat's environment for its children (make_daemon), which its shellfuncs' ha_log reads */
+  private respawnEnv(): NodeJS.ProcessEnv {
+    const s = this.setup;
+    const plan = haLogPlan(s.haCf.logging, s.haCf.debug);
+    return {
+      HA_d: s.haDir,
+      ...(plan.facility ? { HA_LOGFACILITY: plan.facility } : {}),
+      ...(plan.logfile ? { HA_LOGFILE: plan.logfile } : {}),
+      ...(plan.debugfile ? { HA_DEBUGLOG: plan.debugfile } : {}),
+      ...(s.haCf.debug > 0 ? { HA_DEBUG: String(s.haCf.debug) } : {}),
+    };
   }
 
   /** Give up every group (the peer may take them), then close everything. */
