@@ -140,9 +140,12 @@ interface PeerView {
 }
 
 export class Controller {
-  private readonly cfg: Required<Omit<ControllerConfig, 'peer' | 'groups'>> & { peer: string | null };
-  private readonly groups: Group[];
-  private readonly byKey = new Map<string, Group>();
+  private cfg: Required<Omit<ControllerConfig, 'peer' | 'groups'>> & { peer: string | null };
+  private groups: Group[];
+  private byKey = new Map<string, Group>();
+  /** groups the peer told us it does not know (haresources differ): said once each */
+  private readonly unknownToPeer = new Set<string>();
+  private readonly unknownToUs = new Set<string>();
   private peerState: 'unknown' | 'up' | 'dead';
   private view: PeerView | null = null;
   private fencing: 'none' | 'running' | 'retry-wait' | 'done';
@@ -159,24 +162,8 @@ export class Controller {
   constructor(cfg: ControllerConfig, nowMs: number) {
     const self = cfg.self.toLowerCase();
     const peer = cfg.peer?.toLowerCase() ?? null;
-    this.cfg = {
-      self, peer,
-      autoFailback: cfg.autoFailback,
-      stonith: cfg.stonith,
-      stonithRetryMs: cfg.stonithRetryMs ?? 5000,
-      stopRetries: cfg.stopRetries ?? 10,
-      stopRetryMs: cfg.stopRetryMs ?? 1000,
-      announceMs: cfg.announceMs ?? 2000,
-      claimRetryMs: cfg.claimRetryMs ?? 1000,
-      monitorMaxRestarts: cfg.monitorMaxRestarts ?? 3,
-    };
-    this.groups = cfg.groups.map((def) => ({
-      def, key: def.key, ownedBySelf: def.node.toLowerCase() === self,
-      local: 'stopped', resources: def.resources.map(() => 'stopped'), index: 0, opOut: false, rollback: false,
-      stopAttempts: 0, stopRetryAtMs: null, declined: null, claim: 'none', claimSentMs: 0, deniedPeerStatus: null,
-      forced: false, failbackArmed: false, grantAfterStop: false, grantedToPeer: false, grantViewVersion: -1,
-      restartAt: null, monitorRestarts: 0,
-    }));
+    this.cfg = tunables(self, peer, cfg);
+    this.groups = cfg.groups.map((def) => newGroup(def, self));
     for (const g of this.groups) this.byKey.set(g.key, g);
     // Without a peer there is nobody to wait for or to fence.
     this.peerState = peer === null ? 'dead' : 'unknown';
@@ -198,6 +185,32 @@ export class Controller {
       case 'shutdown': this.onShutdown(out); break;
       case 'monitor-failed': this.onMonitorFailed(event, out); break;
     }
+    this.reconcile(nowMs, out);
+    return out;
+  }
+
+  /**
+   * tandem-hb reload: new tunables and group definitions. A group whose definition reads the
+   * same keeps its state; others start afresh. Replacing or dropping a group that is active here
+   * is refused (reload-plan.ts keeps those), so nothing that runs is forgotten.
+   */
+  reconfigure(cfg: Omit<ControllerConfig, 'self' | 'peer'>, nowMs: number): ControllerAction[] {
+    const next = cfg.groups.map((def) => {
+      const g = this.byKey.get(def.key);
+      if (g && defText(g.def) === defText(def)) return g;
+      if (g && groupActive(g)) throw new Error(`reconfigure: group ${def.key} is ${g.local} here and cannot be replaced`);
+      return newGroup(def, this.cfg.self);
+    });
+    const keys = new Set(next.map((g) => g.key));
+    const dropped = this.groups.find((g) => !keys.has(g.key) && groupActive(g));
+    if (dropped) throw new Error(`reconfigure: group ${dropped.key} is ${dropped.local} here and cannot be removed`);
+    this.cfg = tunables(this.cfg.self, this.cfg.peer, cfg);
+    this.groups = next;
+    this.byKey = new Map(next.map((g) => [g.key, g]));
+    for (const k of [...this.unknownToPeer]) if (!keys.has(k)) this.unknownToPeer.delete(k);
+    this.unknownToUs.clear();
+    const out: ControllerAction[] = [];
+    this.announce(nowMs, out, true);
     this.reconcile(nowMs, out);
     return out;
   }
@@ -339,6 +352,7 @@ export class Controller {
       case 'claim': return this.onClaim(msg.groups, msg.reason, out);
       case 'grant':
         for (const key of msg.groups) {
+          this.unknownToPeer.delete(key);
           const g = this.byKey.get(key);
           if (g && g.claim === 'pending') {
             g.claim = 'granted';
@@ -356,7 +370,11 @@ export class Controller {
           const level: LogLevel = msg.reason === 'held' ? 'info' : 'warn';
           out.push(log(level, `${this.cfg.peer} refused group ${key} (${msg.reason})`, { group: key, reason: msg.reason }));
           if (msg.reason !== 'held') g.forced = false;
-          if (msg.reason === 'unknown') out.push(log('error', `haresources differ between ${this.cfg.self} and ${this.cfg.peer}: the peer has no group ${key}`, { group: key }));
+          if (msg.reason === 'unknown' && !this.unknownToPeer.has(key)) {
+            // the peer may not have reloaded its haresources yet: claimed again on its next state
+            this.unknownToPeer.add(key);
+            out.push(log('error', `haresources differ between ${this.cfg.self} and ${this.cfg.peer}: the peer has no group ${key}`, { group: key }));
+          }
         }
         return;
     }
@@ -375,7 +393,7 @@ export class Controller {
       // Standby is one-shot, as hb_standby: if the peer now gives the group away too, the
       // latest standby wins and we take it.
       if (s === 'declined' && g.declined === 'standby') g.declined = null;
-      if (g.claim === 'denied' && s !== g.deniedPeerStatus) g.claim = 'none';
+      if (g.claim === 'denied' && (s !== g.deniedPeerStatus || this.unknownToPeer.has(g.key))) g.claim = 'none';
     }
   }
 
@@ -386,7 +404,15 @@ export class Controller {
     const peer = this.cfg.peer;
     for (const key of keys) {
       const g = this.byKey.get(key);
-      if (!g) { refuse('unknown', key); out.push(log('error', `peer claimed unknown group ${key}: haresources differ between the nodes`, { group: key })); continue; }
+      if (!g) {
+        refuse('unknown', key);
+        if (!this.unknownToUs.has(key)) {
+          this.unknownToUs.add(key);
+          out.push(log('error', `peer claimed unknown group ${key}: haresources differ between the nodes`, { group: key }));
+        }
+        continue;
+      }
+      this.unknownToPeer.delete(key);
       if (g.local === 'failed') { refuse('failed', key); continue; }
       if (g.local !== 'stopped') {
         const releasing = g.grantAfterStop || g.declined !== null || g.rollback;
@@ -751,6 +777,39 @@ export class Controller {
     this.stateVersion += 1;
     out.push({ type: 'send-control', msg: { type: 'rsc-state', version: this.stateVersion, ...state } });
   }
+}
+
+function tunables(self: string, peer: string | null, cfg: Omit<ControllerConfig, 'self' | 'peer' | 'groups'>): Controller['cfg'] {
+  return {
+    self, peer,
+    autoFailback: cfg.autoFailback,
+    stonith: cfg.stonith,
+    stonithRetryMs: cfg.stonithRetryMs ?? 5000,
+    stopRetries: cfg.stopRetries ?? 10,
+    stopRetryMs: cfg.stopRetryMs ?? 1000,
+    announceMs: cfg.announceMs ?? 2000,
+    claimRetryMs: cfg.claimRetryMs ?? 1000,
+    monitorMaxRestarts: cfg.monitorMaxRestarts ?? 3,
+  };
+}
+
+function newGroup(def: HaResourceGroup, self: string): Group {
+  return {
+    def, key: def.key, ownedBySelf: def.node.toLowerCase() === self,
+    local: 'stopped', resources: def.resources.map(() => 'stopped'), index: 0, opOut: false, rollback: false,
+    stopAttempts: 0, stopRetryAtMs: null, declined: null, claim: 'none', claimSentMs: 0, deniedPeerStatus: null,
+    forced: false, failbackArmed: false, grantAfterStop: false, grantedToPeer: false, grantViewVersion: -1,
+    restartAt: null, monitorRestarts: 0,
+  };
+}
+
+function defText(d: HaResourceGroup): string {
+  return `${d.node} ${d.resources.map((r) => r.text).join(' ')}`;
+}
+
+/** runs, or may run, something here: its definition must not change under it */
+function groupActive(g: Group): boolean {
+  return g.local !== 'stopped' || g.opOut;
 }
 
 function log(level: LogLevel, msg: string, fields: Record<string, unknown>): ControllerAction {

@@ -14,7 +14,9 @@ import { defaultTandemAdmCommand } from './agents/tandemdisk.js';
 import { serveJsonLines } from '../daemon/json-lines-socket.js';
 import { bumpGenerationFile } from './generation-file.js';
 import { hbPidPath, hbSocketPath, type HbRequest, type HbResponse } from './hb-control.js';
-import { loadHbSetup, type HbSetup } from './ha-load.js';
+import { HbConfigError, loadHbSetup, type HbSetup } from './ha-load.js';
+import { planReload } from './reload-plan.js';
+import { checkHaSetup } from '../config/heartbeat/index.js';
 import { describeLogPlan, HaLogStream, haLogPlan } from './ha-logging.js';
 import { HbRunner } from './hb-runner.js';
 import { Respawner, systemRespawnIo } from './respawn.js';
@@ -23,7 +25,7 @@ import { MetricsServer } from '../net/metrics-server.js';
 import { interfacesWithCarrier } from './link-state.js';
 import { HbTransport, ipv4Addresses } from './media.js';
 import { planMedia, type MediaPlan } from './media-plan.js';
-import { fileOpsSink } from './ops-log.js';
+import { fileOpsSink, type OpsSink } from './ops-log.js';
 import { pingTargets } from './ping-nodes.js';
 import { Pinger, pingTimeoutS } from './pinger.js';
 import { planStonith } from './stonith.js';
@@ -74,6 +76,9 @@ export class HbDaemon {
   private respawner: Respawner | null = null;
   private metrics: MetricsServer | null = null;
   private logStream: HaLogStream | null = null;
+  private stonithPlan: ReturnType<typeof planStonith> = null;
+  private ops: OpsSink | null = null;
+  private reloading = false;
 
   constructor(private readonly opts: HbDaemonOptions) {
     this.log = opts.logger;
@@ -124,15 +129,16 @@ export class HbDaemon {
     const { generation, seeded } = bumpGenerationFile(runDir);
     if (seeded) this.log.info({ generation }, `No previous generation - starting at ${generation}`);
 
-    const stonithPlan = planStonith(s.haCf.stonithHosts, s.self, s.haDir);
+    this.stonithPlan = planStonith(s.haCf.stonithHosts, s.self, s.haDir);
     const ops = fileOpsSink([path.join(runDir, OPS_LOG)], s.self, (file, err) => this.log.error({ file, err: err.message }, 'cannot write the operational log'));
+    this.ops = ops;
     const ctx = systemAgentContext({ start: s.ext.timeoutsMs.start, stop: s.ext.timeoutsMs.stop, status: s.ext.timeoutsMs.status }, this.log);
     const tandemAdm = { command: defaultTandemAdmCommand(), node: s.self, config: s.ext.tandemConfig, runDir: s.ext.tandemRunDir };
 
     this.transport = new HbTransport(this.plan.active, { bindAddress: this.opts.bindAddress, logger: this.log });
     this.runner = new HbRunner({
       self: s.self, peer: s.peer, haCf: s.haCf, groups: s.haresources.groups, keys: s.authkeys, generation, ext: s.ext,
-      stonith: stonithPlan !== null,
+      stonith: this.stonithPlan !== null,
       media: this.plan.active.map((m) => m.name),
       isolationIfaces: [...new Set(this.plan.active.map((m) => m.medium.iface))],
       ignoredMedia: this.plan.ignored.map((i) => `${i.name} (${i.reason})`),
@@ -142,8 +148,8 @@ export class HbDaemon {
       send: (data) => this.transport?.send(data),
       agentFor: (r) => agentFor(r, ctx, { haDir: s.haDir, tandemAdm }),
       agentClass: (r) => agentClass(r, s.haDir),
-      stonith: (node) => stonithPlan
-        ? runStonith(runCommand, stonithPlan, node, s.ext.timeoutsMs.stonith)
+      stonith: (node) => this.stonithPlan
+        ? runStonith(runCommand, this.stonithPlan, node, this.setup.ext.timeoutsMs.stonith)
         : Promise.resolve({ ok: false, message: 'no stonith_host configured' }),
       logger: this.log,
       ops,
@@ -163,38 +169,104 @@ export class HbDaemon {
         this.log.error({ err: (e as Error).message, address: s.ext.metrics }, 'cannot serve Prometheus metrics; going on without them');
       }
     }
-    this.server = await serveJsonLines<HbRequest, HbResponse>(hbSocketPath(runDir), (req) => this.runner.request(req),
+    this.server = await serveJsonLines<HbRequest, HbResponse>(hbSocketPath(runDir),
+      (req) => (req.cmd === 'reload' ? this.reload('tandem-hb reload') : this.runner.request(req)),
       (err) => this.log.error({ err: err.message }, 'control socket error'), {
         malformed: () => ({ ok: false, message: 'malformed request', exitCode: 1 }),
         failed: (err) => ({ ok: false, message: err.message, exitCode: 1 }),
       });
     fs.writeFileSync(pidFile, `${process.pid}\n`);
 
-    const k = s.haCf.keepaliveMs;
-    const ifaces = [...new Set(this.plan.active.map((m) => m.medium.iface))];
-    this.runner.sendHeartbeat();
-    this.timers.push(setInterval(() => this.runner.sendHeartbeat(), k));
-    this.timers.push(setInterval(() => this.runner.tick(), Math.min(250, Math.max(20, Math.floor(k / 4)))));
-    const pollLinks = () => void interfacesWithCarrier(ifaces).then((up) => this.runner.onLinks(up));
-    pollLinks();
-    this.timers.push(setInterval(pollLinks, Math.min(500, Math.max(50, Math.floor(k / 2)))));
     const targets = pingTargets(s.haCf.ping, s.haCf.pingGroups);
     if (targets.length > 0) {
       const warned = new Set<string>();
-      this.pinger = new Pinger(targets.flatMap((t) => t.hosts), pingTimeoutS(k), (host, r) => {
+      this.pinger = new Pinger(targets.flatMap((t) => t.hosts), pingTimeoutS(s.haCf.keepaliveMs), (host, r) => {
         if (r.ok) { warned.delete(host); this.runner.onPingReply(host); return; }
         // Log a failing ping node once per failure streak, not once per keepalive.
         if (warned.has(host)) return;
         warned.add(host);
         this.log.warn({ host, detail: r.detail }, `ping ${host}: ${r.detail}`);
       });
+    }
+    this.runner.sendHeartbeat();
+    this.startTimers();
+    this.log.info({ node: s.self, peer: s.peer, generation, media: this.plan.active.map((m) => m.name), groups: s.haresources.groups.map((g) => g.key) },
+      `tandem-hb started on ${s.self} (generation ${generation})`);
+    ops('info', `tandem-hb started on ${s.self}.`);
+  }
+
+  /** the keepalive-paced timers, (re)started with the current keepalive */
+  private startTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    const k = this.setup.haCf.keepaliveMs;
+    const ifaces = [...new Set(this.plan.active.map((m) => m.medium.iface))];
+    this.timers.push(setInterval(() => this.runner.sendHeartbeat(), k));
+    this.timers.push(setInterval(() => this.runner.tick(), Math.min(250, Math.max(20, Math.floor(k / 4)))));
+    const pollLinks = () => void interfacesWithCarrier(ifaces).then((up) => this.runner.onLinks(up));
+    pollLinks();
+    this.timers.push(setInterval(pollLinks, Math.min(500, Math.max(50, Math.floor(k / 2)))));
+    if (this.pinger) {
       const probe = () => this.pinger?.probe();
       probe();
       this.timers.push(setInterval(probe, k));
     }
-    this.log.info({ node: s.self, peer: s.peer, generation, media: this.plan.active.map((m) => m.name), groups: s.haresources.groups.map((g) => g.key) },
-      `tandem-hb started on ${s.self} (generation ${generation})`);
-    ops('info', `tandem-hb started on ${s.self}.`);
+  }
+
+  /**
+   * `tandem-hb reload` and SIGHUP: reread ha.cf, authkeys and haresources. Invalid files are
+   * refused as a whole (the running configuration stays, the reasons are logged); otherwise what
+   * can change while running is applied (reload-plan.ts) and the rest is named as waiting for a
+   * restart. Nothing that runs is stopped, but for respawn clients whose line went away.
+   */
+  async reload(trigger: string): Promise<HbResponse> {
+    if (this.reloading) return { ok: false, message: 'a reload is already running', exitCode: 1 };
+    this.reloading = true;
+    const lines: string[] = [];
+    const say = (level: 'info' | 'warn' | 'error', msg: string, ops = false) => {
+      this.log[level]({ trigger }, msg);
+      if (ops) this.ops?.(level, msg);
+      lines.push(level === 'info' ? msg : `${level === 'warn' ? 'WARN' : 'ERROR'}: ${msg}`);
+    };
+    try {
+      const { haDir } = this.setup;
+      say('info', `Rereading ${path.join(haDir, 'ha.cf')}, authkeys and haresources (${trigger})`);
+      let next: HbSetup;
+      try {
+        next = loadHbSetup(this.opts.haDir, this.opts.node);
+      } catch (e) {
+        if (!(e instanceof HbConfigError)) throw e;
+        return this.refuseReload(e.errors.map((x) => x.message), say, lines);
+      }
+      for (const w of next.warnings) say('warn', w.message);
+      const active = new Set(this.runner.controller.status().groups.filter((g) => g.local !== 'stopped').map((g) => g.group));
+      const plan = planReload(this.setup, next, active);
+      const cross = checkHaSetup({ haCf: plan.effective.haCf, haresources: plan.effective.haresources, self: this.setup.self });
+      if (cross.length > 0) return this.refuseReload([...cross.map((x) => x.message), 'node changes need a restart of tandem-hb'], say, lines);
+      this.setup = plan.effective;
+      const e = plan.effective;
+      if (plan.live.logging && this.logStream) {
+        this.logStream.setPlan(haLogPlan(e.haCf.logging, e.haCf.debug));
+        this.log.level = pino.levels.labels[this.logStream.minLevel()] ?? 'info';
+      }
+      this.stonithPlan = planStonith(e.haCf.stonithHosts, e.self, e.haDir);
+      this.runner.reconfigure({ haCf: e.haCf, groups: e.haresources.groups, keys: e.authkeys, ext: e.ext, stonith: this.stonithPlan !== null });
+      if (plan.live.times) this.startTimers();
+      for (const n of plan.notes) say(n.level, n.msg, n.level === 'warn' || /^resource group/.test(n.msg));
+      if (plan.live.respawn) await this.respawner?.update(e.respawn);
+      say('info', plan.restartNeeded.length > 0
+        ? `Configuration reloaded; waiting for a restart: ${plan.restartNeeded.join(', ')}`
+        : 'Configuration reloaded.');
+      return { ok: true, log: lines };
+    } finally {
+      this.reloading = false;
+    }
+  }
+
+  private refuseReload(reasons: string[], say: (l: 'error', m: string, ops?: boolean) => void, lines: string[]): HbResponse {
+    for (const r of reasons) say('error', r);
+    say('error', 'Config errors: configuration NOT reloaded; tandem-hb runs on with the files it read before', true);
+    return { ok: false, message: 'configuration NOT reloaded', exitCode: 6, log: lines };
   }
 
   /** heartbeat's environment for its children (make_daemon), which its shellfuncs' ha_log reads */
