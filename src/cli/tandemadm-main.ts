@@ -8,6 +8,7 @@ import { TANDEM_VERSION } from '../daemon/version.js';
 import { runDump, runCreateMd, runDumpMd } from './offline-commands.js';
 import { renderStatusText } from '../daemon/status-render.js';
 import type { ResourceStatus } from '../daemon/status-types.js';
+import { registerOcfCommands } from './ocf-commands.js';
 
 interface GlobalOpts {
   config: string;
@@ -165,6 +166,7 @@ export function buildProgram(): Command {
     .action(async (resource: string) => {
       process.stdout.write(await runDumpMd(g().config, g().node, resource));
     });
+  registerOcfCommands(program, g);
   return program;
 }
 
