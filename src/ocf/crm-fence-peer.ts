@@ -143,7 +143,8 @@ class FenceRun {
       if (view === 'unreachable' || view === 'fenced') return view;
       if (view === 'online') {
         const r = await this.io.run('crmadmin', ['-t', String(cibTimeout * 200), '-S', peer], cibTimeout * 200 + 5000);
-        if (r.code === 0 && /\(ok\)\s*$/.test(r.stdout.trim())) return 'reachable';
+        // Pacemaker 2.1: 'Controller on NODE in state S_NOT_DC: ok'; 1.x: '... (ok)'
+        if (r.code === 0 && /(\(ok\)|: ok)$/.test(r.stdout.trim())) return 'reachable';
       }
       if (elapsed() >= this.o.timeoutSec) return ns?.crmd === 'offline' ? 'unreachable' : 'unknown';
       await this.io.sleep(2000);
