@@ -10,6 +10,7 @@
 # UTS namespace (hostname = node name, the lab's) and, inside its mount namespace, private copies
 # of everything the stack keeps on disk or in shared memory: /etc/corosync, /var/lib/corosync,
 # /var/lib/pacemaker (cib, pengine, blackbox, cores owned by hacluster), /var/log/pacemaker,
+# /usr/lib/ocf/resource.d (the installed agents plus ocf:tandem:tandem from this tree),
 # /dev/shm (libqb's IPC buffers) and /run (PID files of agents such as ocf:heartbeat:anything;
 # /run/tandem is bound back in). Everything lives under the lab's state dir, so `lab.sh down`
 # removes it, and every process runs in the node's network namespace, so `lab.sh down` ends it.
@@ -18,7 +19,7 @@
 set -euo pipefail
 
 STATE=${TANDEM_LAB_STATE:-/run/tandem-lab}
-LAB_SH="$(cd "$(dirname "$0")" && pwd)/lab.sh"
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
 NODES=(node1 node2)
 declare -A ADDR=([node1]=10.213.0.1 [node2]=10.213.0.2)
 CLUSTER_NAME=tandem-lab
@@ -91,6 +92,14 @@ mount --bind /run/tandem "\$p/run/tandem"
 mkdir -p "\$p/run/crm" "\$p/run/pacemaker" "\$p/run/lock" "\$p/run/resource-agents"
 chown hacluster:haclient "\$p/run/crm" "\$p/run/pacemaker"
 mount --rbind "\$p/run" /run
+# the OCF agents: the installed providers plus ocf:tandem:tandem from this tree (no install on the host)
+mkdir -p "\$p/ocf/tandem"
+for prov in /usr/lib/ocf/resource.d/*/; do
+  prov=\$(basename "\$prov"); [ "\$prov" = tandem ] && continue
+  mkdir -p "\$p/ocf/\$prov"; mount --bind "/usr/lib/ocf/resource.d/\$prov" "\$p/ocf/\$prov"
+done
+ln -sfn "$REPO/scripts/ocf/tandem" "\$p/ocf/tandem/tandem"
+mount --rbind "\$p/ocf" /usr/lib/ocf/resource.d
 # /dev is the lab's tmpfs of links: replace the link to the host's shm with a tmpfs of its own
 rm -f /dev/shm
 mkdir -p /dev/shm
@@ -127,7 +136,9 @@ cmd_start() {
     alive "$(cat "$d/corosync.pid")" || die "corosync on $n died: $(tail -n 5 "$d/pcmk/corosync.out")"
     sleep 0.1
   done
+  # the agents inherit pacemakerd's environment: the node's run dir, as `lab.sh exec` sets it
   setsid nsenter -t "$(holder_pid "$n")" -u -m -n -- env PCMK_logfile=/var/log/pacemaker/pacemaker.log \
+    TANDEM_NODE="$n" TANDEM_RUN_DIR="/run/tandem/$n" \
     pacemakerd -f </dev/null >>"$d/pcmk/pacemakerd.out" 2>&1 &
   echo $! >"$d/pacemakerd.pid"
   log "started corosync ($(cat "$d/corosync.pid")) and pacemakerd ($(cat "$d/pacemakerd.pid")) on $n"
