@@ -25,6 +25,7 @@ PKGS=(
   crmsh           # the crm commands of the README
   resource-agents # ocf-shellfuncs, ocf:heartbeat:Filesystem/IPaddr2/anything, ocf-tester
   libxml2-utils   # xmllint: ocf-tester validates the agent's meta-data against ra-api-1.dtd
+  kmod            # modprobe: ocf:heartbeat:Filesystem checks the filesystem module with it
 )
 
 missing=()

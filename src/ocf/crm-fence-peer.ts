@@ -119,9 +119,7 @@ class FenceRun {
   async peerState(): Promise<PeerState> {
     const start = this.io.now();
     const elapsed = (): number => (this.io.now() - start) / 1000;
-    const stonithEnabled = await this.clusterProperty('stonith-enabled');
-    const startupFencing = await this.clusterProperty('startup-fencing');
-    const peer = await this.peerName();
+    const [stonithEnabled, startupFencing, peer] = await Promise.all([this.clusterProperty('stonith-enabled'), this.clusterProperty('startup-fencing'), this.peerName()]);
     let cibTimeout = 18; // deciseconds, scaled by 5/4 per failed try as crm-fence-peer does
     for (;;) {
       let ns: NodeStateAttrs | null = null;
@@ -170,10 +168,10 @@ export async function crmFencePeer(o: FenceOptions, io: FenceIo): Promise<number
   const id = fenceConstraintId(o.idPrefix, o.resource, cloneId);
   const constraint = await run.constraintOwner(id);
   if (constraint === null) return 1;
-  const isolated = constraint === 'none' ? await run.isolated() : false;
-  // the peer's state is only worth polling for when it can change the verdict
+  // the peer's state is only worth polling for when it can change the verdict; on the failover
+  // path every 100 ms counts, so the independent questions go out together
+  const [isolated, disks] = await Promise.all([constraint === 'none' ? run.isolated() : false, io.disks(o.resource)]);
   const peer: PeerState = constraint === 'none' && !isolated ? await run.peerState() : 'unknown';
-  const disks = await io.disks(o.resource);
   const v = fenceVerdict({ peer, disk: disks?.disk ?? null, peerDisk: disks?.peerDisk ?? null, constraint, isolated }, id);
   if (v.place) {
     const xml = fenceConstraintXml({ id, cloneId, node: o.node, role: o.role });

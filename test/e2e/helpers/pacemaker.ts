@@ -164,6 +164,9 @@ export class PacemakerStory {
       this.say.cmd('node1', `pcs -f ${cib} ${args.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}`);
       if (r.code !== 0) throw new Error(`pcs ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
     }
+    // the lab's nodes share one (busy) machine: the host's load average is not theirs, and
+    // Pacemaker's throttling would run one action at a time on each node
+    await this.node('node1').exec(['pcs', '-f', cib, 'property', 'set', 'load-threshold=1000%']);
     await this.sh('node1', `pcs cluster cib-push ${cib} --config`);
     let promoted: NodeName | null = null;
     await waitFor(async () => {
@@ -172,10 +175,7 @@ export class PacemakerStory {
       return promoted !== null && r.unpromoted.length === 1;
     }, 90_000, async () => `one Promoted and one Unpromoted instance:\n${await this.crmMonText('node1')}`);
     this.primary = promoted!;
-    const page = await waitFor(async () => {
-      const p = await this.lab.get('/', 1000);
-      return p.ok && p.servedBy === this.primary ? p : null;
-    }, 60_000, `the page from ${this.primary}`);
+    const page = await this.waitPage(this.primary);
     const crmMon = await this.crmMonText('node1');
     this.say.show('crm_mon -1', crmMon);
     return { promoted: this.primary, page, crmMon };
@@ -187,6 +187,14 @@ export class PacemakerStory {
     const sum = out.split(/\s+/)[0]!;
     this.dataFiles.set(name, sum);
     return sum;
+  }
+
+  /** The group runs on `n`: the client gets the page from it (so /cluster/data is mounted there). */
+  async waitPage(n: NodeName, timeoutMs = 60_000): Promise<Probe> {
+    return waitFor(async () => {
+      const p = await this.lab.get('/', 1000);
+      return p.ok && p.servedBy === n ? p : null;
+    }, timeoutMs, `the page from ${n}`);
   }
 
   async checksum(n: NodeName, name: string): Promise<string> {
@@ -256,6 +264,7 @@ export class PacemakerStory {
     this.say.show(`crm_mon -1 (${primary} standby)`, await this.crmMonText(stale));
     await this.sh(primary, `pcs node unstandby ${primary}`);
     await this.waitPromoted(primary, stale, 60_000);
+    await this.waitPage(primary);
     await this.node(stale).admOk('connect', 'r0');
     const restored = await this.node(stale).waitState((s) => s.cs === 'Connected' && s.disk === 'UpToDate' && s.peerDisk === 'UpToDate', 'the stale node resynced', 90_000);
     await waitFor(async () => (await this.fenceConstraint(primary)) === null, 30_000, 'crm-unfence-peer to remove the constraint');
