@@ -149,7 +149,9 @@ export class PacemakerStory {
       ['constraint', 'colocation', 'add', 'web', 'with', 'Promoted', CLONE, 'INFINITY'],
       ['constraint', 'order', 'promote', CLONE, 'then', 'start', 'web'],
       // connectivity: a node that cannot reach the client's network steps down (the classic pingd rule)
-      ['resource', 'create', 'ping', 'ocf:pacemaker:ping', 'host_list=10.213.0.10', 'dampen=0', 'op', 'monitor', 'interval=1s', 'timeout=5s', 'clone'],
+      // dampen: a cable plugged back answers pings before corosync has merged the partitions; the
+      // cut-off node must not see itself eligible in its own partition in that moment
+      ['resource', 'create', 'ping', 'ocf:pacemaker:ping', 'host_list=10.213.0.10', 'dampen=5s', 'op', 'monitor', 'interval=1s', 'timeout=5s', 'clone'],
       ['constraint', 'location', CLONE, 'rule', 'role=Promoted', 'score=-INFINITY', 'not_defined', 'pingd', 'or', 'pingd', 'lte', '0'],
     ];
   }
@@ -246,7 +248,7 @@ export class PacemakerStory {
    * 7. Split brain of the replication link while the cluster still talks: the Primary's fence-peer
    * constraint keeps the stale node from being promoted even when the Primary's node goes standby.
    */
-  async splitBrain(): Promise<{ stale: NodeName; constraint: string | null; staleRole: string; promotedDuringStandby: string[]; staleScore: string; restored: ResStatus }> {
+  async splitBrain(): Promise<{ stale: NodeName; constraint: string | null; staleRole: string; promotedDuringStandby: string[]; staleScore: string; promotedAfter: NodeName; a: ResStatus; b: ResStatus }> {
     const primary = this.primary;
     const stale = other(primary);
     this.say.step(7, `Replication link cut (${stale} disconnects); ${primary} goes on writing; then ${primary} goes standby`);
@@ -262,13 +264,28 @@ export class PacemakerStory {
     const promotedDuringStandby = (await this.roles(stale)).promoted;
     const staleRole = (await this.node(stale).status())?.role ?? 'unknown';
     this.say.show(`crm_mon -1 (${primary} standby)`, await this.crmMonText(stale));
+    // back: the agent's start notification reconnects the StandAlone node (as ocf:linbit:drbd's
+    // adjust does), it resyncs from the newer data, crm-unfence-peer lifts the constraint, and
+    // Pacemaker may then promote either node: both hold the same data
     await this.sh(primary, `pcs node unstandby ${primary}`);
-    await this.waitPromoted(primary, stale, 60_000);
-    await this.waitPage(primary);
-    await this.node(stale).admOk('connect', 'r0');
-    const restored = await this.node(stale).waitState((s) => s.cs === 'Connected' && s.disk === 'UpToDate' && s.peerDisk === 'UpToDate', 'the stale node resynced', 90_000);
+    const synced = (s: ResStatus) => s.cs === 'Connected' && s.disk === 'UpToDate' && s.peerDisk === 'UpToDate';
+    await waitFor(async () => {
+      const s = await this.node(stale).status();
+      if (s?.cs === 'StandAlone' && s.disk !== 'Diskless') await this.node(stale).adm('connect', 'r0');
+      return s !== null && synced(s);
+    }, 90_000, `${stale} to resync from ${primary}`);
     await waitFor(async () => (await this.fenceConstraint(primary)) === null, 30_000, 'crm-unfence-peer to remove the constraint');
-    return { stale, constraint, staleRole, promotedDuringStandby, staleScore, restored };
+    let promotedAfter: NodeName | null = null;
+    await waitFor(async () => {
+      const r = await this.roles(primary);
+      promotedAfter = r.promoted.length === 1 ? (r.promoted[0] as NodeName) : null;
+      return promotedAfter !== null && r.unpromoted.length === 1;
+    }, 60_000, 'one Promoted and one Unpromoted instance after the standby');
+    this.primary = promotedAfter!;
+    await this.waitPage(this.primary);
+    const a = await this.node(this.primary).waitState(synced, 'UpToDate/UpToDate', 30_000);
+    const b = await this.node(other(this.primary)).waitState(synced, 'UpToDate/UpToDate', 30_000);
+    return { stale, constraint, staleRole, promotedDuringStandby, staleScore, promotedAfter: this.primary, a, b };
   }
 
   tandemdLog(n: NodeName): string {
