@@ -78,7 +78,8 @@ describe.skipIf(missing.length > 0)('ocf:tandem:tandem', () => {
     const file = path.join(dir, 'meta.xml');
     fs.writeFileSync(file, md.out);
     const v = await sh('xmllint', ['--noout', '--dtdvalid', dtd, file]);
-    expect(v.out).toBe('');
+    // (xmllint also notes that it cannot load the DOCTYPE's relative ra-api-1.dtd: --dtdvalid replaces it)
+    expect(v.out).not.toMatch(/validity error|does not validate/);
     expect(v.code).toBe(0);
   });
 
