@@ -1,6 +1,7 @@
-// `npm run bench [-- --quick] [-- --only fio,full,bitmap,rate,memory]`: Tandem (protocol C and A)
-// against nbdkit's file plugin and the raw backing file, in one run; prints progress and a table
-// and writes bench/results.json. Everything it starts is stopped by PID and its scratch directory
+// `npm run bench [-- --quick] [-- --only device,fio,full,bitmap,rate,memory]`: Tandem's kernel
+// block device (root) against nbdkit through the same plumbing and a loop device on a file, then
+// Tandem (protocol C and A) against nbdkit's file plugin and the raw backing file over NBD, in one
+// run; prints progress and a table and writes bench/results.json. Everything it starts is stopped by PID and its scratch directory
 // is removed, also on an error or Ctrl-C.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,9 +16,10 @@ import { GiB, MiB } from './lib/stats.js';
 import { TandemPair } from './lib/tandem-pair.js';
 import { buildResults, renderTable, type Measured } from './report.js';
 import { bitmapResync, fullResyncByInvalidate, memoryAt1TiB, rateLimitAccuracy, type BitmapResyncResult } from './resync-suite.js';
+import { deviceJson, deviceSuiteUnavailable, renderDeviceTable, runDeviceSuite, type DeviceResult } from './device-suite.js';
 
-type Part = 'fio' | 'full' | 'bitmap' | 'rate' | 'memory';
-const ALL_PARTS: Part[] = ['fio', 'full', 'bitmap', 'rate', 'memory'];
+type Part = 'device' | 'fio' | 'full' | 'bitmap' | 'rate' | 'memory';
+const ALL_PARTS: Part[] = ['device', 'fio', 'full', 'bitmap', 'rate', 'memory'];
 
 interface Options {
   quick: boolean;
@@ -39,7 +41,7 @@ function parseArgs(argv: string[]): Options {
       parts = new Set(list as Part[]);
     } else if (a === '--out') out = path.resolve(argv[++i] ?? '');
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: node dist/bench/run.js [--quick] [--only fio,full,bitmap,rate,memory] [--out results.json]\n');
+      process.stdout.write('usage: node dist/bench/run.js [--quick] [--only device,fio,full,bitmap,rate,memory] [--out results.json]\n');
       process.exit(0);
     } else throw new Error(`unknown argument '${a}' (try --help)`);
   }
@@ -90,7 +92,14 @@ async function main(): Promise<void> {
 
   progress(`scratch ${scratch}; ${q ? 'quick' : 'full'} run: ${cfg.sizeBytes / MiB} MiB disks, ${cfg.runtimeSec}s x ${cfg.reps} per fio case`);
   const measured: Measured = { fio: {} as Measured['fio'], fullResync: { bytes: 0, tandemMs: [], copyMiBs: [], copyNoSyncMiBs: [] }, bitmap: null, rate: null, memory: null };
+  let device: DeviceResult | null = null;
+  let deviceSkipped: string | null = null;
   try {
+    if (opts.parts.has('device')) {
+      deviceSkipped = await deviceSuiteUnavailable();
+      if (deviceSkipped) progress(`[device] skipped: ${deviceSkipped}`);
+      else device = await runDeviceSuite({ scratch: path.join(scratch, 'device'), sizeBytes: q ? 512 * MiB : GiB, runtimeSec: q ? 3 : 8, rampSec: 1, progress });
+    }
     const needPairs = opts.parts.has('fio') || opts.parts.has('full') || opts.parts.has('bitmap');
     const template = path.join(scratch, 'template.img');
     if (needPairs) {
@@ -187,10 +196,14 @@ async function main(): Promise<void> {
       elapsedSec: Math.round((performance.now() - t0) / 1000),
     };
     if (!opts.parts.has('fio')) measured.fio = { randwrite4k_qd1: {}, randwrite4k_qd32: {}, seqwrite1m: {}, randread4k_qd32: {} };
-    const { json, targets } = buildResults(measured, meta);
-    if (!opts.parts.has('full')) delete json.resync_full;
+    const built = buildResults(measured, meta);
+    const { targets } = built;
+    if (!opts.parts.has('full')) delete built.json.resync_full;
+    // the device rows first: they are what a user mounting /dev/tandem0 sees
+    const json = device ? { meta: built.json.meta, device: deviceJson(device), ...built.json } : deviceSkipped ? { meta: built.json.meta, device: { skipped: deviceSkipped }, ...built.json } : built.json;
     fs.writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');
-    process.stdout.write('\n' + renderTable(json, targets) + '\n\n');
+    if (device) process.stdout.write('\n' + renderDeviceTable(json.device as Record<string, unknown>) + '\n');
+    if ([...opts.parts].some((p) => p !== 'device')) process.stdout.write('\n' + renderTable(json, targets) + '\n\n');
     progress(`wrote ${opts.out}`);
   } finally {
     await cleanAll();

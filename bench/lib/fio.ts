@@ -4,7 +4,7 @@ import { runOk } from './proc.js';
 
 export type FioTarget =
   | { kind: 'nbd'; uri: string }
-  | { kind: 'file'; path: string; engine: 'psync' | 'libaio' };
+  | { kind: 'file'; path: string; engine: 'psync' | 'libaio'; direct?: boolean };
 
 export interface FioJob {
   rw: 'randwrite' | 'randread' | 'write' | 'read';
@@ -16,6 +16,8 @@ export interface FioJob {
   rampSec: number;
   /** stop after this many bytes (e.g. dirtying 10 % of the blocks) instead of a time */
   ioSizeBytes?: number;
+  /** more fio options, e.g. --fsync=1 */
+  extra?: string[];
 }
 
 export interface FioResult {
@@ -37,6 +39,7 @@ export function fioArgs(job: FioJob, target: FioTarget): string[] {
   ];
   if (job.ioSizeBytes !== undefined) a.push(`--io_size=${job.ioSizeBytes}`);
   else a.push('--time_based', `--runtime=${job.runtimeSec}`, `--ramp_time=${job.rampSec}`);
+  if (job.extra) a.push(...job.extra);
   if (target.kind === 'nbd') {
     a.push('--ioengine=nbd', `--uri=${target.uri}`);
   } else {
@@ -45,7 +48,7 @@ export function fioArgs(job: FioJob, target: FioTarget): string[] {
     a.push(`--ioengine=${target.engine}`, `--filename=${target.path}`, '--invalidate=0');
     // libaio is only asynchronous with O_DIRECT; a depth-1 psync job goes through the page cache
     // like the NBD servers do (nbdkit's file plugin and tandemd use buffered pwrite).
-    if (target.engine === 'libaio') a.push('--direct=1');
+    if (target.engine === 'libaio' || target.direct) a.push('--direct=1');
   }
   return a;
 }

@@ -30,6 +30,8 @@ export interface PairSpec {
   /** node flags for a node's tandemd, e.g. ['--cpu-prof'] (Node refuses that one in NODE_OPTIONS) */
   nodeArgs?: Partial<Record<NodeName, string[]>>;
   logLevel?: string;
+  /** node1's tandemd makes the kernel block device (root; the device benchmark) */
+  kernelDevice?: boolean;
 }
 
 async function freePort(): Promise<number> {
@@ -54,7 +56,13 @@ export class TandemNode {
     readonly config: string,
     private readonly nodeArgs: string[],
     private readonly logLevel: string,
+    private readonly kernelDevice = false,
   ) {}
+
+  /** the config's `device` path: a symlink to /dev/loopN while Primary, with kernelDevice */
+  get devicePath(): string {
+    return path.join(path.dirname(this.config), `dev-${this.name}`, 'tandem0');
+  }
 
   get nbdSocket(): string {
     return path.join(this.runDir, 'nbd', 'r0.sock');
@@ -71,8 +79,8 @@ export class TandemNode {
   }
 
   async start(): Promise<void> {
-    // the benchmark measures the NBD export; no kernel device (and nothing under /dev) even as root
-    const proc = startTracked(process.execPath, [...TANDEMD_NODE_FLAGS, ...this.nodeArgs, TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', this.logLevel], { cwd: this.runDir, env: { ...process.env, TANDEM_KERNEL_DEVICE: 'off' } });
+    // the NBD benchmarks measure the export: no kernel device (nothing under /dev) unless asked
+    const proc = startTracked(process.execPath, [...TANDEMD_NODE_FLAGS, ...this.nodeArgs, TANDEMD, '--config', this.config, '--node', this.name, '--run-dir', this.runDir, '--log-level', this.logLevel], { cwd: this.runDir, env: { ...process.env, TANDEM_KERNEL_DEVICE: this.kernelDevice ? 'nbdfuse' : 'off' } });
     this.proc = proc;
     const keep = (d: Buffer): void => {
       this.logTail = (this.logTail + d.toString()).slice(-8000);
@@ -134,7 +142,7 @@ export class TandemPair {
 
   private constructor(readonly spec: PairSpec, readonly config: string) {
     const level = spec.logLevel ?? 'warn';
-    this.node1 = new TandemNode('node1', path.join(spec.dir, 'disk1.img'), path.join(spec.dir, 'run1'), config, spec.nodeArgs?.node1 ?? [], level);
+    this.node1 = new TandemNode('node1', path.join(spec.dir, 'disk1.img'), path.join(spec.dir, 'run1'), config, spec.nodeArgs?.node1 ?? [], level, spec.kernelDevice ?? false);
     this.node2 = new TandemNode('node2', path.join(spec.dir, 'disk2.img'), path.join(spec.dir, 'run2'), config, spec.nodeArgs?.node2 ?? [], level);
   }
 
@@ -174,6 +182,7 @@ ${host('node2', p2, d2)}
     const pair = new TandemPair(spec, config);
     for (const n of [pair.node1, pair.node2]) {
       fs.mkdirSync(n.runDir, { recursive: true });
+      fs.mkdirSync(path.dirname(n.devicePath), { recursive: true });
       await runOk(process.execPath, [TANDEMADM, '--config', config, '--node', n.name, '--run-dir', n.runDir, 'create-md', '--force', 'r0']);
     }
     return pair;

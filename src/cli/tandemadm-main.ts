@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from './common-options.js'
 import { controlSocketPath, sendControl, DaemonNotRunningError, type ControlCommand, type ControlRequest } from '../daemon/control-protocol.js';
 import { TANDEM_VERSION } from '../daemon/version.js';
 import { runDump, runCreateMd, runDumpMd } from './offline-commands.js';
+import { followEvents } from './events-command.js';
 import { renderStatusText } from '../daemon/status-render.js';
 import type { ResourceStatus } from '../daemon/status-types.js';
 import { registerOcfCommands } from './ocf-commands.js';
@@ -133,6 +134,17 @@ export function buildProgram(): Command {
   program.command('clear-faults <resource>', { hidden: true }).description('test only: remove injected I/O errors')
     .action(async (resource: string) => {
       await call(g(), { cmd: 'clear-faults', resource });
+    });
+
+  program.command('events [resource]').description("state changes as drbdsetup events2 prints them ('exists' lines, then 'change' lines)")
+    .option('--now', 'print the current state and exit')
+    .option('--timestamps', 'prefix each line with the time')
+    .action(async (resource: string | undefined, o: { now?: boolean; timestamps?: boolean }) => {
+      try {
+        await followEvents({ runDir: g().runDir, resource: resource ?? 'all', now: !!o.now, timestamps: !!o.timestamps });
+      } catch (err) {
+        throw new CliFailure((err as Error).message, 20);
+      }
     });
 
   const show = (name: string, desc: string, pick: (s: ResourceStatus) => string): void => {

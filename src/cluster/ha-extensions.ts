@@ -11,12 +11,14 @@
 //   tandem_monitor INTERVAL [MAX]  run each started resource's status every INTERVAL; a stopped one is
 //                                  restarted in place up to MAX times (default 3), then the group moves
 //   tandem_isolation on|off        release the groups while all of this node's cluster links are down (default on)
+//   tandem_metrics ADDR            serve Prometheus metrics at http://ADDR/metrics (PORT = 127.0.0.1:PORT; off by default)
 //
 // TIME is heartbeat's syntax: seconds, or NNNms.
 
 import { HaConfigError, type HaParseResult, type HaDiagnostic, warning } from '../config/heartbeat/errors.js';
 import type { HaCf, HaExtension } from '../config/heartbeat/ha-cf.js';
 import { parseHbBoolean, parseHbTime } from '../config/heartbeat/index.js';
+import { parseListenAddress, type ListenAddress } from '../net/metrics-server.js';
 
 export type AgentAction = 'start' | 'stop' | 'status';
 
@@ -29,6 +31,7 @@ export interface HbExtensions {
   stonithRetryMs: number;
   monitor: { intervalMs: number; maxRestarts: number } | null;
   isolation: boolean;
+  metrics: ListenAddress | null;
 }
 
 export const DEFAULT_EXTENSIONS: HbExtensions = {
@@ -40,6 +43,7 @@ export const DEFAULT_EXTENSIONS: HbExtensions = {
   stonithRetryMs: 5000,
   monitor: null,
   isolation: true,
+  metrics: null,
 };
 
 export function parseHbExtensions(haCf: Pick<HaCf, 'file' | 'extensions'>): HaParseResult<HbExtensions> {
@@ -112,6 +116,15 @@ export function parseHbExtensions(haCf: Pick<HaCf, 'file' | 'extensions'>): HaPa
         const b = parseHbBoolean(e.args[0]!.text);
         if (b === null) { err(e.args[0]!, `tandem_isolation: '${e.args[0]!.text}' is not on or off`); break; }
         out.isolation = b;
+        break;
+      }
+      case 'tandem_metrics': {
+        if (!arity(e, 1, 1, 'tandem_metrics PORT|HOST:PORT|[IPV6]:PORT')) break;
+        try {
+          out.metrics = parseListenAddress(e.args[0]!.text);
+        } catch (x) {
+          err(e.args[0]!, `tandem_metrics: ${(x as Error).message}`);
+        }
         break;
       }
       default:

@@ -4,7 +4,7 @@ import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import type net from 'node:net';
 import path from 'node:path';
-import type { Logger } from 'pino';
+import pino, { type Logger } from 'pino';
 import type { HaResource } from '../config/heartbeat/haresources.js';
 import { systemAgentContext } from './agents/context.js';
 import { runCommand } from './agents/exec.js';
@@ -15,7 +15,11 @@ import { serveJsonLines } from '../daemon/json-lines-socket.js';
 import { bumpGenerationFile } from './generation-file.js';
 import { hbPidPath, hbSocketPath, type HbRequest, type HbResponse } from './hb-control.js';
 import { loadHbSetup, type HbSetup } from './ha-load.js';
+import { HaLogStream, haLogPlan } from './ha-logging.js';
 import { HbRunner } from './hb-runner.js';
+import { Respawner } from './respawn.js';
+import { buildHbRegistry } from './hb-metrics.js';
+import { MetricsServer } from '../net/metrics-server.js';
 import { interfacesWithCarrier } from './link-state.js';
 import { HbTransport, ipv4Addresses } from './media.js';
 import { planMedia, type MediaPlan } from './media-plan.js';
@@ -66,7 +70,9 @@ export class HbDaemon {
   private server: net.Server | null = null;
   private timers: NodeJS.Timeout[] = [];
   private plan!: MediaPlan;
-  private readonly log: Logger;
+  private log: Logger;
+  private respawner: Respawner | null = null;
+  private metrics: MetricsServer | null = null;
 
   constructor(private readonly opts: HbDaemonOptions) {
     this.log = opts.logger;
@@ -81,6 +87,15 @@ export class HbDaemon {
 
   async start(): Promise<void> {
     const s = this.setup ?? this.loadConfig();
+    // ha.cf's logfacility / use_logd / debugfile / debug (ha-logging.ts): a logger that also feeds them
+    const plan = haLogPlan(s.haCf.logging, s.haCf.debug);
+    if (plan.facility || plan.debugfile) {
+      const base = this.opts.logger;
+      const stdoutLevel = pino.levels.values[base.level] ?? 30;
+      const level = plan.debugfile || plan.debug ? (stdoutLevel < 20 ? base.level : 'debug') : base.level;
+      this.log = pino({ level, base: base.bindings() }, new HaLogStream(plan, stdoutLevel));
+      this.log.info({ facility: plan.facility, debugfile: plan.debugfile, debug: s.haCf.debug }, `logging to ${[plan.facility && `syslog (${plan.facility})`, plan.debugfile].filter(Boolean).join(' and ')}`);
+    }
     const { runDir } = this.opts;
     fs.mkdirSync(runDir, { recursive: true });
     const pidFile = hbPidPath(runDir);
@@ -138,6 +153,19 @@ export class HbDaemon {
     });
 
     await this.transport.start((data, medium, from) => this.runner.onDatagram(data, medium, from));
+    this.respawner = new Respawner(s.haCf.respawn, this.log);
+    this.respawner.start();
+    if (s.ext.metrics) {
+      // monitoring is not worth losing the cluster over: a listener that cannot bind is logged
+      const m = new MetricsServer(s.ext.metrics, buildHbRegistry(() => this.runner.controller.status()));
+      try {
+        await m.listen();
+        this.metrics = m;
+        this.log.info({ metrics: `http://${s.ext.metrics.host}:${m.port}/metrics` }, 'serving Prometheus metrics');
+      } catch (e) {
+        this.log.error({ err: (e as Error).message, address: s.ext.metrics }, 'cannot serve Prometheus metrics; going on without them');
+      }
+    }
     this.server = await serveJsonLines<HbRequest, HbResponse>(hbSocketPath(runDir), (req) => this.runner.request(req),
       (err) => this.log.error({ err: err.message }, 'control socket error'), {
         malformed: () => ({ ok: false, message: 'malformed request', exitCode: 1 }),
@@ -189,6 +217,8 @@ export class HbDaemon {
     }, Math.min(s.haCf.deadtimeMs, 10_000));
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    await this.respawner?.stop();
+    await this.metrics?.close();
     this.pinger?.close();
     this.transport?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));

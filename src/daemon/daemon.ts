@@ -17,6 +17,9 @@ import { refuse } from '../replication/state-rules.js';
 import { chooseWfcTimeout, waitConnectStep, waitSettingsOf, wfcTimeoutType } from '../replication/wait-connect.js';
 import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from './control-protocol.js';
 import { StatusWriter } from './status-writer.js';
+import { EventsServer, eventsSocketPath } from './events-server.js';
+import { buildRegistry } from './metrics.js';
+import { MetricsServer, type ListenAddress } from '../net/metrics-server.js';
 import { renderProcDrbd, renderStatusText } from './status-render.js';
 import { runHandler } from './handler-runner.js';
 import { TANDEM_VERSION } from './version.js';
@@ -26,6 +29,8 @@ export interface DaemonOptions {
   node: string;
   runDir: string;
   logger: Logger;
+  /** serve Prometheus metrics on this address (metrics.ts); off when absent */
+  metrics?: ListenAddress;
 }
 
 /** A write travels to the peer in one frame (payload limit 16 MiB), so NBD requests stay below it. */
@@ -49,12 +54,15 @@ export class Daemon {
   private readonly kernelHolders = new Map<string, Holder[]>();
   private control: net.Server | null = null;
   private status: StatusWriter;
+  private readonly events: EventsServer;
+  private metrics: MetricsServer | null = null;
   private waiters: Waiter[] = [];
   private stopping = false;
 
   constructor(private readonly opts: DaemonOptions) {
     this.config = loadConfig(opts.configPath);
     this.status = new StatusWriter(path.join(opts.runDir, 'status'), () => this.renderStatusFile());
+    this.events = new EventsServer(eventsSocketPath(opts.runDir), () => [...this.resources.values()].map((r) => r.status()));
     for (const r of this.config.resources) {
       if (!r.hosts?.some((h) => h.names.includes(opts.node))) continue;
       const resolved = resolveResource(this.config, r.name, opts.node);
@@ -191,7 +199,8 @@ export class Daemon {
   }
 
   private changed(): void {
-    this.status.markDirty();
+    // the status file follows within its 100 ms render tick (status-writer.ts); events at once
+    this.events.publish();
     const still: Waiter[] = [];
     for (const w of this.waiters) {
       if (w.check()) w.resolve();
@@ -224,11 +233,18 @@ export class Daemon {
     this.control = await serveControl(controlSocketPath(this.opts.runDir), (req) => this.handle(req), (err) =>
       this.opts.logger.error({ err: err.message }, 'control socket error'));
     this.status.start();
-    // a status tick while syncing so speed and ETA move even without state changes
-    const tick = setInterval(() => {
-      for (const r of this.resources.values()) if (r.status().sync || r.status().verify) this.status.markDirty();
-    }, 1000);
-    tick.unref();
+    await this.events.listen();
+    if (this.opts.metrics) {
+      // monitoring is not worth losing replication over: a listener that cannot bind is logged
+      const m = new MetricsServer(this.opts.metrics, buildRegistry(() => [...this.resources.values()].map((r) => r.status())));
+      try {
+        await m.listen();
+        this.metrics = m;
+        this.opts.logger.info({ metrics: `http://${this.opts.metrics.host}:${m.port}/metrics` }, 'serving Prometheus metrics');
+      } catch (e) {
+        this.opts.logger.error({ err: (e as Error).message, address: this.opts.metrics }, 'cannot serve Prometheus metrics; going on without them');
+      }
+    }
     this.opts.logger.info({ node: this.opts.node, resources: [...this.resources.keys()], runDir: this.opts.runDir }, 'tandemd started');
   }
 
@@ -248,6 +264,8 @@ export class Daemon {
     this.status.writeNow();
     this.status.stop();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
+    await this.events.close();
+    await this.metrics?.close();
     try {
       fs.unlinkSync(controlSocketPath(this.opts.runDir));
     } catch {

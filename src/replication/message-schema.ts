@@ -57,11 +57,11 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
   'resync-request': { fields: { offset: 'uint', length: 'uint' }, payload: 'none' },
   'resync-data': { fields: { offset: 'uint', length: 'uint' }, payload: 'required' },
   'checksum-request': {
-    fields: { offset: 'uint', length: 'uint', crc: 'u32', purpose: { oneOf: PURPOSES } },
+    fields: { offset: 'uint', length: 'uint', crc: 'u32', purpose: { oneOf: PURPOSES }, alg: { optional: 'string' }, digests: { optional: 'bytes' } },
     payload: 'none',
   },
   'checksum-reply': {
-    fields: { offset: 'uint', length: 'uint', equal: 'bool', purpose: { oneOf: PURPOSES } },
+    fields: { offset: 'uint', length: 'uint', equal: 'bool', purpose: { oneOf: PURPOSES }, diff: { optional: 'uints' } },
     payload: 'none',
   },
   'resync-done': { fields: { ok: 'bool' }, payload: 'none' },

@@ -89,8 +89,10 @@ export interface OutOfSyncMsg { type: 'out-of-sync'; offset: number; length: num
 export interface ResyncRequestMsg { type: 'resync-request'; offset: number; length: number }
 export interface ResyncDataMsg { type: 'resync-data'; offset: number; length: number; payload: Buffer }
 /** checksum-based resync / verify: the target sends its checksum, the source answers in-sync or with data */
-export interface ChecksumRequestMsg { type: 'checksum-request'; offset: number; length: number; crc: number; purpose: 'csum-resync' | 'verify' }
-export interface ChecksumReplyMsg { type: 'checksum-reply'; offset: number; length: number; equal: boolean; purpose: 'csum-resync' | 'verify' }
+/** `alg` + `digests` (one per 4 KiB block, verify-digest.ts) when present; otherwise `crc` covers the whole range */
+export interface ChecksumRequestMsg { type: 'checksum-request'; offset: number; length: number; crc: number; purpose: 'csum-resync' | 'verify'; alg?: string; digests?: Buffer }
+/** `diff`: the indices of the 4 KiB blocks that differ, when the request carried per-block digests */
+export interface ChecksumReplyMsg { type: 'checksum-reply'; offset: number; length: number; equal: boolean; purpose: 'csum-resync' | 'verify'; diff?: number[] }
 export interface ResyncDoneMsg { type: 'resync-done'; ok: boolean }
 
 // --- teardown ---

@@ -222,6 +222,9 @@ export class ResourceMetadata {
    * Persist the bitmap pages changed since the last call. Only those pages are copied out of the
    * native bitmap: copying all of it (32 MiB at 1 TiB) every second would double tandemd's memory.
    */
+  /** bitmap pages written to disk since attach: /proc/drbd's `bm` */
+  bitmapWrites = 0;
+
   async flushBitmap(): Promise<void> {
     if (!this.pages.pending) return;
     const taken = this.pages.take();
@@ -245,6 +248,7 @@ export class ResourceMetadata {
         bytes.fill(0, (endWord - firstWord) * 8);
         this.bitmap.native.storeRange(firstWord, bytes.subarray(0, (endWord - firstWord) * 8));
         await this.io.write(this.layout.bitmapOffset + firstWord * 8, bytes);
+        this.bitmapWrites += j - i + 1;
       }
       i = j + 1;
     }

@@ -9,14 +9,15 @@ import { BULK_WRITE_BYTES, WriteCoalescer } from '../storage/write-coalescer.js'
 import { POOLED_BYTES, allocPayload, drainPayloadPool, recyclePayload } from '../storage/bulk-buffer.js';
 import type { ResolvedResource } from '../config/index.js';
 import type { NbdBackend } from '../nbd/server.js';
-import type { DataMsg, DiskState, ParamsMsg, PeerMessage, ReadReplyMsg, ReadRequestMsg, Role, WireUuids } from './messages.js';
+import type { ChecksumRequestMsg, DataMsg, DiskState, ParamsMsg, PeerMessage, ReadReplyMsg, ReadRequestMsg, Role, WireUuids } from './messages.js';
 import { PROTOCOL_VERSION } from './messages.js';
 import { PeerLink } from './peer-link.js';
 import type { PeerConnection } from './peer-connection.js';
 import { RangeLock, type Release } from './range-lock.js';
 import { KoWatch } from './ko-count.js';
+import { VERIFY_BLOCK, blockDigests, differingBlocks, verifyAlgSupported } from './verify-digest.js';
 import { PeerPending, type AckLevel } from './peer-io.js';
-import { ResyncPlanner } from './resync-planner.js';
+import { ResyncPlanner, resyncWindow } from './resync-planner.js';
 import { SyncProgress } from './sync-progress.js';
 import {
   checkDemote, checkDisconnect, checkInvalidate, checkPromote, checkVerify, diskRank, entersPrimaryWithoutGoodData, isConnected, isSyncing,
@@ -32,13 +33,7 @@ import { checkOutdate, fencePeerOutcome, type FenceOutcome } from './fencing.js'
 import { IDLE_IO_FLAGS, type ResourceStatus, type SyncProgress as SyncProgressStatus } from '../daemon/status-types.js';
 import { perMilleDone } from '../daemon/status-render.js';
 
-const RESYNC_REQUEST_BYTES = POOLED_BYTES;
 const RESYNC_IN_FLIGHT = 256;
-/**
- * bytes of resync requests outstanding: four 1 MiB requests keep a loopback or LAN link and an
- * O_DIRECT disk busy (~1 GiB/s here, as with 16 MiB), and every byte in flight is resident on both nodes
- */
-const RESYNC_IN_FLIGHT_BYTES = 4 << 20;
 const VERIFY_CHUNK = 1 << 20;
 const BITMAP_FLUSH_MS = 1000;
 /** well below the peer link's 16 MiB frame payload limit */
@@ -135,9 +130,16 @@ export class Resource implements NbdBackend {
     return this.cfg.name;
   }
 
-  /** bytes the Primary exports: the smaller of both usable sizes once connected */
+  /** this node's usable size, or disk { size } when that is smaller (DRBD's user-set device size) */
+  private get localSize(): number {
+    const usable = this.md?.usableSize ?? 0;
+    const want = this.cfg.disk.sizeBytes;
+    return want > 0 && usable > 0 ? Math.min(usable, want) : usable;
+  }
+
+  /** bytes the Primary exports: the smaller of both sizes once connected */
   get size(): number {
-    const local = this.md?.usableSize ?? 0;
+    const local = this.localSize;
     if (this.peerUsableSize > 0 && local > 0) return Math.min(local, this.peerUsableSize);
     return local || this.peerUsableSize;
   }
@@ -271,6 +273,12 @@ export class Resource implements NbdBackend {
       dev.close();
       this.setState({ disk: 'Diskless' });
       throw new ResourceError(`${this.name}: ${(err as Error).message}`, 10);
+    }
+    const wantSize = this.cfg.disk.sizeBytes;
+    if (wantSize > md.usableSize) {
+      dev.close();
+      this.setState({ disk: 'Diskless' });
+      throw new ResourceError(`${this.name}: (111) Low.dev. smaller than requested DRBD-dev. size: disk { size } asks for ${wantSize} bytes, the backing device holds ${md.usableSize} usable bytes`, 10);
     }
     this.dev = dev;
     this.md = md;
@@ -517,6 +525,8 @@ export class Resource implements NbdBackend {
   }
 
   private startKoWatch(conn: PeerConnection): void {
+    if (this.koTimer) clearInterval(this.koTimer);
+    this.koTimer = null;
     const { koCount, timeoutMs } = this.cfg.net;
     const watch = new KoWatch(koCount);
     if (!watch.enabled) return;
@@ -535,7 +545,7 @@ export class Resource implements NbdBackend {
     conn.send({
       type: 'params',
       protocol: this.cfg.protocol,
-      usableSize: md?.usableSize ?? 0,
+      usableSize: md ? this.localSize : 0,
       uuids: md ? uuidsToWire(md.uuids) : { current: '0', bitmap: '0', history: ['0', '0'] },
       flags: md ? [...md.flags] : [],
       dirtyBits: md?.bitmap.count() ?? 0,
@@ -680,9 +690,9 @@ export class Resource implements NbdBackend {
       case 'resync-done':
         return this.onPeerResyncDone(msg.ok);
       case 'checksum-request':
-        return void this.answerChecksum(conn, msg.offset, msg.length, msg.crc, msg.purpose);
+        return void this.answerChecksum(conn, msg);
       case 'checksum-reply':
-        return this.onChecksumReply(msg.offset, msg.length, msg.equal);
+        return this.onChecksumReply(msg.offset, msg.length, msg.equal, msg.diff);
       case 'sync-plan':
         return this.onPeerSyncPlan(msg.plan, msg.mode);
       case 'disconnect':
@@ -868,8 +878,9 @@ export class Resource implements NbdBackend {
     }
     this.setState({ cs: this.syncPaused ? 'PausedSyncT' : 'SyncTarget', disk: 'Inconsistent', peerDisk: 'UpToDate' });
     if (this.syncPaused) this.progress.pause(this.deps.now());
+    const window = resyncWindow(this.cfg.net.maxBuffers, POOLED_BYTES);
     const planner = (this.planner = new ResyncPlanner(
-      { maxRequestBytes: RESYNC_REQUEST_BYTES, maxInFlight: RESYNC_IN_FLIGHT, maxInFlightBytes: RESYNC_IN_FLIGHT_BYTES, rateBytesPerSec: this.cfg.disk.resyncRateBytesPerSec },
+      { maxRequestBytes: window.maxRequestBytes, maxInFlight: RESYNC_IN_FLIGHT, maxInFlightBytes: window.maxInFlightBytes, rateBytesPerSec: this.cfg.disk.resyncRateBytesPerSec },
       (from, max) => md.bitmap.nextDirtyRun(from, max),
       () => md.bitmap.count(),
       this.deps.now(),
@@ -1712,7 +1723,7 @@ export class Resource implements NbdBackend {
   }
 
   async verify(): Promise<Verdict> {
-    const v = checkVerify(this.roleView(), this.cfg.disk.verifyAlg ?? 'crc32c');
+    const v = checkVerify(this.roleView(), this.verifyAlg);
     if (!v.ok) return v;
     const md = this.md!;
     this.verifyState = { next: 0, inFlight: 0, oos: 0, total: md.usableSize };
@@ -1721,6 +1732,11 @@ export class Resource implements NbdBackend {
     this.conn?.send({ type: 'state', role: this.role, disk: this.disk, userPaused: this.userPaused });
     void this.pumpVerify();
     return { ok: true };
+  }
+
+  /** net { verify-alg; } (checked at `up`: crc32c or a hash Node's crypto knows); crc32c by default */
+  private get verifyAlg(): string {
+    return (this.cfg.disk.verifyAlg ?? 'crc32c').toLowerCase();
   }
 
   private async pumpVerify(): Promise<void> {
@@ -1736,44 +1752,57 @@ export class Resource implements NbdBackend {
       st.inFlight++;
       const data = await dev.read(offset, length);
       if (this.conn !== conn) return;
-      conn.send({ type: 'checksum-request', offset, length, crc: crc32c(data), purpose: 'verify' });
+      // one digest per 4 KiB block, so the peer names exactly the blocks that differ
+      conn.send({ type: 'checksum-request', offset, length, crc: 0, purpose: 'verify', alg: this.verifyAlg, digests: blockDigests(this.verifyAlg, data) });
     }
   }
 
-  private async answerChecksum(conn: PeerConnection, offset: number, length: number, crc: number, purpose: 'csum-resync' | 'verify'): Promise<void> {
+  private async answerChecksum(conn: PeerConnection, m: ChecksumRequestMsg): Promise<void> {
+    const { offset, length, purpose } = m;
     const dev = this.dev;
     const md = this.md;
     if (!dev || !md || offset < 0 || length <= 0 || offset + length > md.usableSize) return;
     if (this.cs === 'Connected') this.setState({ cs: 'VerifyT' });
     const data = await dev.read(offset, length);
-    const equal = crc32c(data) === crc;
-    if (!equal) {
+    let diff: number[] | undefined;
+    if (m.alg !== undefined && m.digests !== undefined) {
+      // an algorithm this node does not know compares as all-different, never as equal
+      diff = verifyAlgSupported(m.alg) ? differingBlocks(m.alg, data, m.digests) : Array.from({ length: Math.ceil(length / VERIFY_BLOCK) }, (_, i) => i);
+      for (const i of diff) md.bitmap.setRange(offset + i * VERIFY_BLOCK, Math.min(VERIFY_BLOCK, length - i * VERIFY_BLOCK));
+    } else if (crc32c(data) !== m.crc) {
       md.bitmap.setRange(offset, length);
-      this.counters.oos = this.oosKiB();
     }
-    if (this.conn === conn) conn.send({ type: 'checksum-reply', offset, length, equal, purpose });
+    const equal = diff ? diff.length === 0 : crc32c(data) === m.crc;
+    if (!equal) this.counters.oos = this.oosKiB();
+    if (this.conn === conn) conn.send(diff ? { type: 'checksum-reply', offset, length, equal, purpose, diff } : { type: 'checksum-reply', offset, length, equal, purpose });
     if (offset + length >= Math.min(md.usableSize, this.size) && this.cs === 'VerifyT') this.setState({ cs: 'Connected' });
   }
 
-  private onChecksumReply(offset: number, length: number, equal: boolean): void {
+  private onChecksumReply(offset: number, length: number, equal: boolean, diff: number[] | undefined): void {
     const st = this.verifyState;
     const md = this.md;
     if (!st || !md) return;
     st.inFlight--;
     if (!equal) {
-      st.oos += length;
-      md.bitmap.setRange(offset, length);
-      this.log.warn({ offset, length }, 'Out of sync: start=%d, size=%d (bytes)', offset, length);
+      const blocks = diff ?? Array.from({ length: Math.ceil(length / VERIFY_BLOCK) }, (_, i) => i);
+      for (const i of blocks) {
+        const at = offset + i * VERIFY_BLOCK;
+        if (i < 0 || at >= offset + length) continue;
+        const len = Math.min(VERIFY_BLOCK, offset + length - at);
+        st.oos += len;
+        md.bitmap.setRange(at, len);
+        this.log.warn({ offset: at, length: len }, 'Out of sync: start=%d, size=%d (bytes)', at, len);
+      }
     }
     this.counters.oos = this.oosKiB();
     this.progress?.update(Math.max(0, this.size - offset - length), this.deps.now());
     if (st.next >= this.size && st.inFlight === 0) {
-      this.log.info({ oosBytes: st.oos }, `Online verify done; found ${Math.round(st.oos / 1024)} KiB out of sync`);
+      this.log.info({ oosBytes: st.oos, alg: this.verifyAlg }, `Online verify done; found ${Math.round(st.oos / 1024)} KiB out of sync`);
       this.verifyState = null;
       this.progress = null;
       this.setState({ cs: 'Connected' });
       if (st.oos > 0) {
-        this.log.error({ blocks: st.oos / 4096 }, `Online verify found ${st.oos / 4096} 4k block out of sync!`);
+        this.log.error({ blocks: Math.ceil(st.oos / VERIFY_BLOCK) }, `Online verify found ${Math.ceil(st.oos / VERIFY_BLOCK)} 4k block out of sync!`);
         void this.runHandler('out-of-sync');
       }
       return;
@@ -1876,7 +1905,7 @@ export class Resource implements NbdBackend {
       flags: { ...IDLE_IO_FLAGS, suspended: this.ioFreeze ? ['fencing'] : [], pausedByUser: this.userPaused && syncing, pausedByPeer: this.peerPaused && syncing },
       counters: {
         ns: Math.round(this.counters.ns), nr: Math.round(this.counters.nr), dw: Math.round(this.counters.dw), dr: Math.round(this.counters.dr),
-        al: this.counters.al, bm: this.counters.bm, lo: 0, pe: this.pending.size, ua: 0, ap: this.counters.ap, ep: 1,
+        al: this.counters.al, bm: this.counters.bm + (md?.bitmapWrites ?? 0), lo: 0, pe: this.pending.size, ua: 0, ap: this.counters.ap, ep: 1,
         wo: 'f', oos: this.oosKiB(),
       },
       sync: syncing ? progress(snap) : undefined,

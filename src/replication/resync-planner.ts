@@ -19,6 +19,17 @@ export interface PlannerOptions {
   rateBytesPerSec: number;
 }
 
+/**
+ * How much resync may be outstanding: DRBD caps it at max-buffers / 2 pages of 4 KiB
+ * (drbd_rs_number_requests). The default max-buffers 2048 gives 4 MiB, which keeps a loopback or
+ * LAN link and an O_DIRECT disk busy here (~1 GiB/s, as with 16 MiB); every byte in flight is
+ * resident on both nodes. A request is never larger than the window.
+ */
+export function resyncWindow(maxBuffers: number, requestBytes = 1 << 20): { maxInFlightBytes: number; maxRequestBytes: number } {
+  const maxInFlightBytes = Math.max(1, Math.floor(maxBuffers / 2)) * 4096;
+  return { maxInFlightBytes, maxRequestBytes: Math.min(requestBytes, maxInFlightBytes) };
+}
+
 export type PlanStep =
   | { kind: 'request'; runs: Run[] }
   | { kind: 'wait'; ms: number; runs: Run[] }

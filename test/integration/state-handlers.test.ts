@@ -27,18 +27,34 @@ describe('state-driven handlers', () => {
     await waitFor(() => node1.handlerCalls().some((c) => c.handler === 'out-of-sync'), 10_000, 'out-of-sync handler');
     const call = node1.handlerCalls().find((c) => c.handler === 'out-of-sync')!;
     expect(call.env.DRBD_RESOURCE).toBe('r0');
-    expect(node1.logs).toMatch(/Online verify found \d+ 4k block out of sync!/);
-    expect((await node1.status()).counters.oos).toBeGreaterThan(0);
+    // exactly the one block, as DRBD compares block by block
+    expect(node1.logs).toMatch(/Online verify found 1 4k block out of sync!/);
+    expect((await node1.status()).counters.oos).toBe(4);
+  });
+
+  it('verify-alg sha256: two changed blocks are found, counted and resynced by disconnect/connect', async () => {
+    pair = await Pair.create({ sizeMiB: 16, net: 'verify-alg sha256;' });
+    const { node1, node2 } = pair;
+    await pair.initialSync();
+    const fd = fs.openSync(node2.disk, 'r+');
+    fs.writeSync(fd, Buffer.alloc(4096, 0x11), 0, 4096, 1 * 1024 * 1024);
+    fs.writeSync(fd, Buffer.alloc(4096, 0x22), 0, 4096, 9 * 1024 * 1024 + 8192);
+    fs.closeSync(fd);
+    await node1.admOk('verify', 'r0');
+    await node1.waitState((s) => s.cs === 'Connected' && s.counters.oos === 8, 'verify found 8 KiB out of sync');
+    expect(node1.logs).toMatch(/Online verify found 2 4k block out of sync!/);
+    // as in DRBD: disconnect and connect resync what verify marked
+    await node1.admOk('disconnect', 'r0');
+    await node1.admOk('connect', 'r0');
+    await node1.waitState((s) => s.cs === 'Connected' && s.counters.oos === 0 && s.peerDisk === 'UpToDate', 'resynced', 30_000);
+    expect(node2.readDisk(1024 * 1024, 4096).equals(node1.readDisk(1024 * 1024, 4096))).toBe(true);
+    expect(node2.readDisk(9 * 1024 * 1024 + 8192, 4096).equals(node1.readDisk(9 * 1024 * 1024 + 8192, 4096))).toBe(true);
   });
 
   it('pri-on-incon-degr: a Primary on Inconsistent data that loses its UpToDate peer', async () => {
     pair = await Pair.create({ sizeMiB: 24, rate: '4M', handlers: { 'pri-on-incon-degr': 'true' } });
     const { node1, node2 } = pair;
-    await pair.createMd();
-    await pair.startBoth();
-    await pair.upBoth();
-    await node1.admOk('wait-connect', 'r0', '--timeout', '30');
-    await node1.admOk('primary', '--force', 'r0');
+    await pair.startInitialSync();
     await node2.waitState((s) => s.cs === 'SyncTarget', 'node2 SyncTarget');
     await node1.admOk('secondary', 'r0');
     // DRBD allows a Primary on Inconsistent data while the peer is UpToDate (reads go to the peer)
@@ -52,11 +68,7 @@ describe('state-driven handlers', () => {
   it('before-resync-source: a failing handler drops the connection before any resync data moves', async () => {
     pair = await Pair.create({ sizeMiB: 16, handlers: { 'before-resync-source': 'exit 1' } });
     const { node1, node2 } = pair;
-    await pair.createMd();
-    await pair.startBoth();
-    await pair.upBoth();
-    await node1.admOk('wait-connect', 'r0', '--timeout', '30');
-    await node1.admOk('primary', '--force', 'r0');
+    await pair.startInitialSync();
     await node1.waitState((s) => s.cs === 'StandAlone', 'node1 dropped the connection');
     expect(node1.logs).toMatch(/before-resync-source handler returned 1, dropping connection\./);
     expect(node1.handlerCalls().map((c) => c.handler)).toEqual(['before-resync-source']);

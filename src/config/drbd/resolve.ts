@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 import type { HostSection, MetaDisk, OptionEntry, OptionValue, ResourceConfig, SectionName, TandemConfig } from './model.js';
 import { AFTER_SB_1PRI, AFTER_SB_2PRI, FENCING, ON_IO_ERROR, OPTIONS, PROTOCOLS, RR_CONFLICT, optionDef } from './options.js';
 import { toBase, type Unit } from './units.js';
+import { verifyAlgSupported } from './digests.js';
 
 export type Protocol = (typeof PROTOCOLS)[number];
 export type AfterSb0pri =
@@ -185,7 +186,7 @@ export function resolveResource(cfg: TandemConfig, resource: string, node: strin
   // In 8.4 the checksum algorithms live in net; the 8.3 spelling put them in syncer.
   assignDefined(diskCfg, {
     csumsAlg: text(net, 'net', 'csums-alg'),
-    verifyAlg: text(net, 'net', 'verify-alg'),
+    verifyAlg: checkedVerifyAlg(net.get('verify-alg'), text(net, 'net', 'verify-alg')),
     resyncAfter: text(disk, 'disk', 'resync-after'),
   });
 
@@ -240,4 +241,13 @@ function hostConfig(r: ResourceConfig, h: HostSection, name: string): HostConfig
     address: { family: a.family, host: a.host, port: a.port },
     metaDisk,
   };
+}
+
+/** verify-alg must be a digest this node can compute (verify-digest.ts); drbdsetup refuses an unknown one too. */
+function checkedVerifyAlg(entry: OptionEntry | undefined, alg: string | undefined): string | undefined {
+  if (alg === undefined || !entry) return alg;
+  if (!verifyAlgSupported(alg)) {
+    throw new ConfigError(entry.loc, `verify-alg '${alg}' is not a digest Tandem can compute (crc32c, or a hash Node's crypto knows: md5, sha1, sha256, sha512, …)`);
+  }
+  return alg;
 }

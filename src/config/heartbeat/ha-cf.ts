@@ -3,6 +3,7 @@
 // blank-separated, order matters (udpport applies to the media declared after it), and the
 // defaults and cross-checks of init_config are applied at the end.
 
+import { SYSLOG_FACILITIES } from '../../logging/syslog.js';
 import { HaConfigError, type HaDiagnostic, type HaParseResult, warning } from './errors.js';
 import { tokenizeLines, type Token } from './tokens.js';
 import { isHostOrIp, parseHbBoolean, parseHbTime, parseIpv4, parsePort } from './values.js';
@@ -68,10 +69,6 @@ export function mediumName(m: HbMedium): string {
 
 const DEFAULT_UDPPORT = 694;
 
-const SYSLOG_FACILITIES = new Set([
-  'auth', 'authpriv', 'cron', 'daemon', 'ftp', 'kern', 'lpr', 'mail', 'news', 'syslog', 'user', 'uucp',
-  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7', 'none',
-]);
 
 /** Real heartbeat directives that Tandem accepts and ignores (tuning of heartbeat internals). */
 const IGNORED = new Map<string, string>([

@@ -183,6 +183,10 @@ describe('resolve refusals', () => {
     const cfg = parse(`common { net { shared-secret "s3cret"; } }\n${res('  net { cram-hmac-alg sha256; }\n')}`);
     expect(resolveResource(cfg, 'r0', 'alice').net).toMatchObject({ cramHmacAlg: 'sha256', sharedSecret: 's3cret' });
   });
+  it('verify-alg must be a digest Tandem can compute', () => {
+    expect(resolve(res('  net { verify-alg sha256; }\n')).disk.verifyAlg).toBe('sha256');
+    expect(() => resolve(res('  net { verify-alg crct10dif; }\n'))).toThrow(/^t\.conf:2:9: verify-alg 'crct10dif' is not a digest Tandem can compute \(crc32c, or a hash/);
+  });
   it('volumes are named when they hold the device', () => {
     const text = 'resource r0 {\n  volume 0 { device /dev/drbd1; disk /dev/sdb; meta-disk internal; }\n  on alice { address 10.0.0.1:7789; }\n  on bob { address 10.0.0.2:7789; }\n}\n';
     expect(() => resolve(text)).toThrow(/no device, disk, meta-disk \(it is given in 'volume' sections, which Tandem does not implement\)/);
