@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     say(`${old} ${back.sawSyncTarget ? 'resynced as SyncTarget' : 'reconnected'}; both UpToDate; crm-unfence-peer removed the constraint`);
 
     const sb = await story.splitBrain();
-    say(`while ${sb.stale} was cut off from replication and its node's peer in standby, nothing was promoted (${sb.promotedDuringStandby.length === 0 ? 'as the constraint demands' : c('31', `promoted: ${sb.promotedDuringStandby.join(', ')}`)}), though ${sb.stale} scored itself ${sb.staleScore}`);
+    say(`while ${sb.stale} was cut off from replication and the Primary's node in standby, nothing was promoted (${sb.promotedDuringStandby.length === 0 ? 'as the constraint demands' : c('31', `promoted: ${sb.promotedDuringStandby.join(', ')}`)}), though ${sb.stale} scored itself ${sb.staleScore}`);
     say(`after the standby ${sb.promotedAfter} is Promoted with every file: ${(await story.checksum(sb.promotedAfter, 'after-split.bin')) === story.dataFiles.get('after-split.bin') ? 'identical' : c('31', 'DIFFERENT')}`);
     out(c('1;32', '\nAll steps passed.'));
     return 0;
