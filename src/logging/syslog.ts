@@ -138,6 +138,19 @@ export class SyslogSender {
 
   private flush(): void {
     this.retry = null;
+    if (!this.sock) {
+      try {
+        this.socket();
+      } catch (e) {
+        // the addon could not load: say so once, drop the lines, never take the daemon down
+        this.queue = [];
+        if (this.failing === null) {
+          this.failing = 'no socket';
+          this.trouble(`syslog: cannot open a unix datagram socket (${(e as Error).message}); lines meant for syslog are lost`);
+        }
+        return;
+      }
+    }
     while (this.queue.length > 0 && !this.closed) {
       const err = this.sendOne(this.queue[0]!);
       if (err === EAGAIN || err === ENOBUFS) {

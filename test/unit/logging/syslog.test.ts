@@ -103,6 +103,16 @@ class FullSocket implements UnixDgramSocket {
   close(): void {}
 }
 
+describe('SyslogSender without a socket', () => {
+  it('says once that the addon could not load and never throws', () => {
+    const trouble: string[] = [];
+    const s = new SyslogSender('/x', (m) => trouble.push(m), () => { throw new Error('unix_dgram.node missing'); });
+    expect(() => { s.send(Buffer.from('a')); s.send(Buffer.from('b')); }).not.toThrow();
+    expect(trouble).toEqual(['syslog: cannot open a unix datagram socket (unix_dgram.node missing); lines meant for syslog are lost']);
+    expect(s.pending).toBe(0);
+  });
+});
+
 describe('SyslogSender when the syslog daemon falls behind (EAGAIN)', () => {
   beforeEach(() => { vi.useFakeTimers(); });
   afterEach(() => { vi.useRealTimers(); });
