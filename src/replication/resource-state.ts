@@ -111,7 +111,7 @@ export class ResourceState {
  * DRBD recomputes the metadata flags on every state change (drbd_state.c ~1430). True when a flag
  * changed and the superblock must be written.
  */
-export function applyStateToFlags(md: ResourceMetadata, s: StateFields): boolean {
+export function applyStateToFlags(md: Pick<ResourceMetadata, 'flags'>, s: StateFields): boolean {
   // a failing disk is on its way out: its metadata keeps the last good flags (and the bitmap of
   // the failed blocks), so a later reattach knows the data was consistent up to there
   if (s.disk === 'Failed' || s.disk === 'Negotiating') return false;
