@@ -18,6 +18,8 @@ PKGS=(
   iputils-ping    # ping nodes (ha.cf `ping`, ipfail rule)
   iputils-arping  # gratuitous ARP after a VIP moves (IPaddr agent); without it clients wait ~36 s
   procps          # ps / pgrep in scripts
+  chromium        # headless browser for the status page tests (driven by playwright-core; never a downloaded build)
+  fonts-dejavu-core  # the page's font in the screenshots
 )
 
 missing=()
