@@ -82,7 +82,7 @@ export function renderPage(m) {
   const resources = m.tandemd.error
     ? `<p class="notice" data-field="tandemd-error">tandemd: ${esc(m.tandemd.error)}</p>`
     : m.tandemd.resources.map((r) => resourceCard(r, m.actions.enabled)).join('') || '<p class="muted">no resources on this node</p>';
-  const events = m.events.map((e) => `<tr class="${esc(e.level)}"><td class="time">${esc(e.at)}</td><td>${esc(e.source)}</td><td>${esc(e.text)}</td></tr>`).join('');
+  const events = m.events.map((e) => `<tr class="${esc(e.level)}"><td class="time">${esc(e.at)}</td><td class="source">${esc(e.source)}</td><td>${esc(e.text)}</td></tr>`).join('');
   return `${notices}
 <section class="card"><h2>Nodes</h2><div class="grid">${m.nodes.map(nodeCard).join('')}</div></section>
 <section class="card"><h2>Replicated resources <span class="muted">(tandemd on ${esc(m.node)})</span></h2><div class="grid">${resources}</div></section>
