@@ -148,7 +148,7 @@ export function parseHbExtensions(haCf: Pick<HaCf, 'file' | 'extensions'>): HaPa
     }
   }
   const auth = haCf.extensions.find((e) => e.name === 'tandem_web_auth');
-  if (auth && !out.web) errors.push(new HaConfigError(file, auth.at.line, auth.at.col, 'tandem_web_auth needs tandem_web: there is no status page to enable actions on'));
+  if (auth && out.webAuthFile && !out.web) errors.push(new HaConfigError(file, auth.at.line, auth.at.col, 'tandem_web_auth needs tandem_web: there is no status page to enable actions on'));
   if (errors.length > 0) return { ok: false, errors, warnings };
   return { ok: true, value: out, warnings };
 }
