@@ -60,6 +60,8 @@ export interface ResourceDeps {
   /** true while a client holds the exported device open */
   deviceOpen: (res: Resource) => boolean;
   uuids: UuidEngine;
+  /** told of every handler DRBD would call, configured or not (metrics count split brains and fencing) */
+  onHelper?: (res: Resource, handler: string) => void;
 }
 
 interface Counters {
@@ -1817,6 +1819,7 @@ export class Resource implements NbdBackend {
 
   /** Runs a configured handler; resolves with its exit code (null: not configured, failed to start or killed). */
   private async runHandler(name: string): Promise<number | null> {
+    this.deps.onHelper?.(this, name);
     const cmd = this.cfg.handlers[name];
     if (!cmd) return null;
     this.log.info({ handler: name }, `helper command: ${name}`);
