@@ -139,6 +139,7 @@ export class HbDaemon {
     const ctx = systemAgentContext({ start: s.ext.timeoutsMs.start, stop: s.ext.timeoutsMs.stop, status: s.ext.timeoutsMs.status }, this.log);
     const tandemAdm = { command: defaultTandemAdmCommand(), node: s.self, config: s.ext.tandemConfig, runDir: s.ext.tandemRunDir };
 
+    const hbMetrics = s.ext.metrics ? buildHbRegistry(() => this.runner.controller.status(), () => this.runner.membership.status()) : null;
     this.transport = new HbTransport(this.plan.active, { bindAddress: this.opts.bindAddress, logger: this.log });
     this.runner = new HbRunner({
       self: s.self, peer: s.peer, haCf: s.haCf, groups: s.haresources.groups, keys: s.authkeys, generation, ext: s.ext,
@@ -157,13 +158,14 @@ export class HbDaemon {
         : Promise.resolve({ ok: false, message: 'no stonith_host configured' }),
       logger: this.log,
       ops,
+      observe: (n) => hbMetrics?.observe(n),
     });
 
     await this.transport.start((data, medium, from) => this.runner.onDatagram(data, medium, from));
     this.respawner = new Respawner(s.haCf.respawn, this.log);
     this.respawner.start();
     const sameListener = !!s.ext.metrics && !!s.ext.web && s.ext.metrics.host === s.ext.web.host && s.ext.metrics.port === s.ext.web.port;
-    const registry = s.ext.metrics ? buildHbRegistry(() => this.runner.controller.status()) : undefined;
+    const registry = hbMetrics?.registry;
     if (s.ext.metrics && registry && !sameListener) {
       // monitoring is not worth losing the cluster over: a listener that cannot bind is logged
       const m = new MetricsServer(s.ext.metrics, registry);
