@@ -24,9 +24,33 @@ function show(m) {
   setLive('live', `live · updated ${new Date().toLocaleTimeString()}`);
 }
 
-const source = new EventSource('/events');
-source.addEventListener('state', (e) => show(JSON.parse(e.data)));
-source.addEventListener('error', () => setLive('lost', 'connection to tandem-hb lost: retrying'));
+// The server sends a `tick` every 2 s. A node that vanished (power, cable) leaves the connection
+// open without an error, so silence is what tells: after 6 s the page says so and reconnects.
+const SILENCE_MS = 6000;
+let heard = Date.now();
+let connected = Date.now();
+let source = null;
+
+function connect() {
+  connected = Date.now();
+  source?.close();
+  source = new EventSource('/events');
+  source.addEventListener('state', (e) => { heard = Date.now(); show(JSON.parse(e.data)); });
+  source.addEventListener('tick', () => {
+    heard = Date.now();
+    if ($('live').dataset.live !== 'live' && model) setLive('live', `live · updated ${new Date().toLocaleTimeString()}`);
+  });
+  source.addEventListener('error', () => setLive('lost', 'connection to tandem-hb lost: retrying'));
+}
+
+setInterval(() => {
+  const quiet = Date.now() - heard;
+  if (quiet < SILENCE_MS) return;
+  setLive('lost', `no word from tandem-hb for ${Math.round(quiet / 1000)} s: the data shown may be stale; reconnecting`);
+  if (Date.now() - connected >= SILENCE_MS) connect();
+}, 1000);
+
+connect();
 
 let pending = null;
 

@@ -124,6 +124,14 @@ export class StatusServer {
     });
   }
 
+  /**
+   * A sign of life for open pages: a connection to a node that vanished (cable pulled) stays open
+   * without an error for minutes, so the page counts the silence instead (app.js).
+   */
+  tick(): void {
+    this.channel.broadcast({ at: Date.now() }, 'tick');
+  }
+
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;
@@ -146,7 +154,7 @@ export class StatusServer {
     if (url === '/api/action') return this.action(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.text(res, 405, 'method not allowed\n', { allow: 'GET, HEAD' });
     if (url === '/events') {
-      const session = await createSession(req, res, { headers: SECURITY_HEADERS, retry: 1000, keepAlive: 15_000 });
+      const session = await createSession(req, res, { headers: SECURITY_HEADERS, retry: 1000, keepAlive: null });
       this.channel.register(session);
       session.push(this.o.model(), 'state');
       return;

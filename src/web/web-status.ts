@@ -30,13 +30,16 @@ export interface WebStatusOptions {
   assetsDir?: string;
 }
 
+/** how often open pages hear from the server when nothing changes (app.js gives up after 3 silent ticks) */
+export const TICK_MS = 2000;
+
 const levelOf = (l: LogLevel): 'info' | 'warn' | 'error' => (l === 'fatal' || l === 'error' ? 'error' : l === 'warn' ? 'warn' : 'info');
 
 export class WebStatus {
   readonly events = new EventLog();
   readonly server: StatusServer;
   private readonly watch: TandemdWatch;
-  private timer: NodeJS.Timeout | null = null;
+  private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly o: WebStatusOptions) {
     this.watch = new TandemdWatch({
@@ -70,11 +73,12 @@ export class WebStatus {
     this.watch.start();
     // membership and group changes have no callback of their own: compare the model a few times
     // a second (publish sends nothing when it did not change)
-    this.timer = setInterval(() => this.server.publish(), 200);
+    this.timers.push(setInterval(() => this.server.publish(), 200));
+    this.timers.push(setInterval(() => this.server.tick(), TICK_MS));
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    for (const t of this.timers) clearInterval(t);
     this.watch.stop();
     await this.server.close();
   }
