@@ -40,7 +40,7 @@ describe.skipIf(!ready)('status page in the lab: a failover watched in headless 
 
   const configure = (n: LabNode) => {
     n.writeConfig({
-      NODE1_DISK: lab!.node1.disk, NODE2_DISK: lab!.node2.disk, SYNC_RATE: '12M',
+      NODE1_DISK: lab!.node1.disk, NODE2_DISK: lab!.node2.disk, SYNC_RATE: '4M',
       DEADTIME: String(SETTINGS.deadtimeS), HB_SECRET: SETTINGS.hbSecret, VIP,
     });
     const ha = path.join(n.etcDir, 'ha.d');
@@ -84,9 +84,12 @@ describe.skipIf(!ready)('status page in the lab: a failover watched in headless 
     await page1.locator('[data-resource="r0"] [data-field="sync"]').waitFor({ timeout: 30_000 });
     await page1.locator('[data-resource="r0"] [data-field="cs"]', { hasText: 'cs:SyncSource' }).waitFor();
     await page1.screenshot({ path: path.join(shots, '1-node1-resync.png'), fullPage: true });
+    // the upper part alone, the size of the README's picture (docs/status-page.png)
+    await page1.screenshot({ path: path.join(shots, '1-node1-resync-top.png'), clip: { x: 0, y: 0, width: 1100, height: 640 } });
+    expect(await page1.locator('[data-resource="r0"] [data-field="sync"]').count(), 'the resync was still running when the screenshots were taken').toBe(1);
 
     // 2. resync done, node1 holds the group: both pages agree
-    await node1.waitState((s) => s.cs === 'Connected' && s.disk === 'UpToDate' && s.peerDisk === 'UpToDate' && s.role === 'Primary', 'node1 Primary UpToDate/UpToDate', 120_000);
+    await node1.waitState((s) => s.cs === 'Connected' && s.disk === 'UpToDate' && s.peerDisk === 'UpToDate' && s.role === 'Primary', 'node1 Primary UpToDate/UpToDate', 180_000);
     const group = `IPaddr::${VIP}/24`;
     await page2.locator(`[data-group="${group}"] [data-field="held-by"]`, { hasText: 'node1' }).waitFor({ timeout: 30_000 });
     await page2.locator('[data-resource="r0"] [data-field="peer-disk"]', { hasText: 'UpToDate' }).waitFor({ timeout: 10_000 });
