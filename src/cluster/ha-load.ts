@@ -7,6 +7,7 @@ import {
   type AuthKeys, type HaCf, type HaConfigError, type HaDiagnostic, type HaParseResult, type HaResources,
 } from '../config/heartbeat/index.js';
 import { parseHbExtensions, type HbExtensions } from './ha-extensions.js';
+import { parseHtpasswd, type WebUsers } from '../web/htpasswd.js';
 
 export interface HbSetup {
   haDir: string;
@@ -16,6 +17,8 @@ export interface HbSetup {
   authkeys: AuthKeys;
   haresources: HaResources;
   ext: HbExtensions;
+  /** tandem_web_auth: who may act from the status page; null: the page is read-only */
+  webUsers: WebUsers | null;
   warnings: HaDiagnostic[];
 }
 
@@ -60,9 +63,14 @@ export function loadHbSetup(haDir: string, self: string): HbSetup {
   const authkeys = take(parseAuthkeys(k.text, { file: keysFile, mode: k.mode }));
   const haresources = take(parseHaresources(read(resFile).text, { file: resFile }));
   const ext = haCf ? take(parseHbExtensions(haCf)) : null;
+  let webUsers: WebUsers | null = null;
+  if (ext?.webAuthFile) {
+    const w = read(ext.webAuthFile);
+    webUsers = take(parseHtpasswd(w.text, { file: ext.webAuthFile, mode: w.mode }));
+  }
   if (errors.length > 0 || !haCf || !authkeys || !haresources || !ext) throw new HbConfigError(errors);
   const cross = checkHaSetup({ haCf, haresources, self });
   if (cross.length > 0) throw new HbConfigError(cross);
   const me = self.toLowerCase();
-  return { haDir, self: me, peer: peerOf(haCf, me), haCf, authkeys, haresources, ext, warnings };
+  return { haDir, self: me, peer: peerOf(haCf, me), haCf, authkeys, haresources, ext, webUsers, warnings };
 }

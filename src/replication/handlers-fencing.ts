@@ -11,6 +11,7 @@ import type { ResourceContext } from './resource-context.js';
 
 /** Runs a configured handler; resolves with its exit code (null: not configured, failed to start or killed). */
 export async function runHandler(ctx: ResourceContext, name: string): Promise<number | null> {
+  ctx.deps.onHelper?.(ctx.owner, name);
   const cmd = ctx.cfg.handlers[name];
   if (!cmd) return null;
   ctx.log.info({ handler: name }, `helper command: ${name}`);

@@ -40,6 +40,8 @@ export interface ResourceDeps {
   /** true while a client holds the exported device open */
   deviceOpen: (res: Resource) => boolean;
   uuids: UuidEngine;
+  /** told of every handler DRBD would call, configured or not (metrics count split brains and fencing) */
+  onHelper?: (res: Resource, handler: string) => void;
 }
 
 export interface Counters {
