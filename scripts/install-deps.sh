@@ -26,6 +26,8 @@ PKGS=(
   resource-agents # ocf-shellfuncs, ocf:heartbeat:Filesystem/IPaddr2/anything, ocf-tester
   libxml2-utils   # xmllint: ocf-tester validates the agent's meta-data against ra-api-1.dtd
   kmod            # modprobe: ocf:heartbeat:Filesystem checks the filesystem module with it
+  chromium        # headless browser for the status page tests (driven by playwright-core; never a downloaded build)
+  fonts-dejavu-core  # the page's font in the screenshots
 )
 
 missing=()

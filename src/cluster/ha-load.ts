@@ -9,6 +9,7 @@ import {
 } from '../config/heartbeat/index.js';
 import { parseHbExtensions, type HbExtensions } from './ha-extensions.js';
 import type { RespawnSpec } from './respawn.js';
+import { parseHtpasswd, type WebUsers } from '../web/htpasswd.js';
 
 export interface HbSetup {
   haDir: string;
@@ -20,6 +21,8 @@ export interface HbSetup {
   ext: HbExtensions;
   /** the respawn lines to run, users resolved (ipfail's left out: its rule is built in) */
   respawn: RespawnSpec[];
+  /** tandem_web_auth: who may act from the status page; null: the page is read-only */
+  webUsers: WebUsers | null;
   warnings: HaDiagnostic[];
 }
 
@@ -64,6 +67,11 @@ export function loadHbSetup(haDir: string, self: string): HbSetup {
   const authkeys = take(parseAuthkeys(k.text, { file: keysFile, mode: k.mode }));
   const haresources = take(parseHaresources(read(resFile).text, { file: resFile }));
   const ext = haCf ? take(parseHbExtensions(haCf)) : null;
+  let webUsers: WebUsers | null = null;
+  if (ext?.webAuthFile) {
+    const w = read(ext.webAuthFile);
+    webUsers = take(parseHtpasswd(w.text, { file: ext.webAuthFile, mode: w.mode }));
+  }
   if (errors.length > 0 || !haCf || !authkeys || !haresources || !ext) throw new HbConfigError(errors);
   const cross = checkHaSetup({ haCf, haresources, self });
   if (cross.length > 0) throw new HbConfigError(cross);
@@ -71,7 +79,7 @@ export function loadHbSetup(haDir: string, self: string): HbSetup {
   warnings.push(...respawn.warnings);
   if (respawn.errors.length > 0) throw new HbConfigError(respawn.errors);
   const me = self.toLowerCase();
-  return { haDir, self: me, peer: peerOf(haCf, me), haCf, authkeys, haresources, ext, respawn: respawn.run, warnings };
+  return { haDir, self: me, peer: peerOf(haCf, me), haCf, authkeys, haresources, ext, respawn: respawn.run, webUsers, warnings };
 }
 
 export interface RespawnChecks {

@@ -22,6 +22,7 @@ import { HbRunner } from './hb-runner.js';
 import { Respawner, systemRespawnIo } from './respawn.js';
 import { buildHbRegistry } from './hb-metrics.js';
 import { MetricsServer } from '../net/metrics-server.js';
+import { WebStatus } from '../web/web-status.js';
 import { interfacesWithCarrier } from './link-state.js';
 import { HbTransport, ipv4Addresses } from './media.js';
 import { planMedia, type MediaPlan } from './media-plan.js';
@@ -79,6 +80,7 @@ export class HbDaemon {
   private stonithPlan: ReturnType<typeof planStonith> = null;
   private ops: OpsSink | null = null;
   private reloading = false;
+  private web: WebStatus | null = null;
 
   constructor(private readonly opts: HbDaemonOptions) {
     this.log = opts.logger;
@@ -130,11 +132,17 @@ export class HbDaemon {
     if (seeded) this.log.info({ generation }, `No previous generation - starting at ${generation}`);
 
     this.stonithPlan = planStonith(s.haCf.stonithHosts, s.self, s.haDir);
-    const ops = fileOpsSink([path.join(runDir, OPS_LOG)], s.self, (file, err) => this.log.error({ file, err: err.message }, 'cannot write the operational log'));
+    const fileOps = fileOpsSink([path.join(runDir, OPS_LOG)], s.self, (file, err) => this.log.error({ file, err: err.message }, 'cannot write the operational log'));
+    // the status page lists the operational log's lines as they are written
+    const ops: typeof fileOps = (level, msg) => {
+      fileOps(level, msg);
+      this.web?.opsLine(level, msg);
+    };
     this.ops = ops;
     const ctx = systemAgentContext({ start: s.ext.timeoutsMs.start, stop: s.ext.timeoutsMs.stop, status: s.ext.timeoutsMs.status }, this.log);
     const tandemAdm = { command: defaultTandemAdmCommand(), node: s.self, config: s.ext.tandemConfig, runDir: s.ext.tandemRunDir };
 
+    const hbMetrics = s.ext.metrics ? buildHbRegistry(() => this.runner.controller.status(), () => this.runner.membership.status()) : null;
     this.transport = new HbTransport(this.plan.active, { bindAddress: this.opts.bindAddress, logger: this.log });
     this.runner = new HbRunner({
       self: s.self, peer: s.peer, haCf: s.haCf, groups: s.haresources.groups, keys: s.authkeys, generation, ext: s.ext,
@@ -153,20 +161,42 @@ export class HbDaemon {
         : Promise.resolve({ ok: false, message: 'no stonith_host configured' }),
       logger: this.log,
       ops,
+      observe: (n) => hbMetrics?.observe(n),
     });
 
     await this.transport.start((data, medium, from) => this.runner.onDatagram(data, medium, from));
     this.respawner = new Respawner(s.respawn, systemRespawnIo(this.log), () => this.respawnEnv());
     this.respawner.start();
-    if (s.ext.metrics) {
+    const sameListener = !!s.ext.metrics && !!s.ext.web && s.ext.metrics.host === s.ext.web.host && s.ext.metrics.port === s.ext.web.port;
+    const registry = hbMetrics?.registry;
+    if (s.ext.metrics && registry && !sameListener) {
       // monitoring is not worth losing the cluster over: a listener that cannot bind is logged
-      const m = new MetricsServer(s.ext.metrics, buildHbRegistry(() => this.runner.controller.status()));
+      const m = new MetricsServer(s.ext.metrics, registry);
       try {
         await m.listen();
         this.metrics = m;
         this.log.info({ metrics: `http://${s.ext.metrics.host}:${m.port}/metrics` }, 'serving Prometheus metrics');
       } catch (e) {
         this.log.error({ err: (e as Error).message, address: s.ext.metrics }, 'cannot serve Prometheus metrics; going on without them');
+      }
+    }
+    if (s.ext.web) {
+      const web = new WebStatus({
+        address: s.ext.web, users: s.webUsers,
+        tandemdRunDir: s.ext.tandemRunDir ?? process.env.TANDEM_RUN_DIR ?? '/run/tandem',
+        snapshot: () => this.runner.snapshot(),
+        request: (req) => this.runner.request(req),
+        ops,
+        metrics: sameListener ? registry : undefined,
+        logger: this.log,
+      });
+      try {
+        await web.start();
+        this.web = web;
+        this.log.info({ web: `http://${s.ext.web.host}:${web.server.port}/`, actions: s.webUsers !== null, metrics: sameListener }, 'serving the status page');
+      } catch (e) {
+        await web.stop().catch(() => undefined);
+        this.log.error({ err: (e as Error).message, address: s.ext.web }, 'cannot serve the status page; going on without it');
       }
     }
     this.server = await serveJsonLines<HbRequest, HbResponse>(hbSocketPath(runDir),
@@ -301,6 +331,8 @@ export class HbDaemon {
     this.timers = [];
     await this.respawner?.stop();
     await this.metrics?.close();
+    await this.web?.stop();
+    this.web = null;
     this.pinger?.close();
     this.transport?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));

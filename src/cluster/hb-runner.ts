@@ -35,7 +35,13 @@ export interface RunnerIo {
   stonith(node: string): Promise<{ ok: boolean; message: string }>;
   logger: RunnerLogger;
   ops: OpsSink;
+  /** told of what metrics count (hb-metrics.ts): group transitions on this node, STONITH results */
+  observe?: (n: RunnerNote) => void;
 }
+
+export type RunnerNote =
+  | { type: 'group'; group: string; transition: string }
+  | { type: 'stonith'; node: string; ok: boolean };
 
 export interface RunnerConfig {
   self: string;
@@ -369,6 +375,9 @@ export class HbRunner {
       switch (a.type) {
         case 'log':
           this.log(a.level, a.msg, a.fields, a.level !== 'debug');
+          if (typeof a.fields.group === 'string' && typeof a.fields.transition === 'string') {
+            this.io.observe?.({ type: 'group', group: a.fields.group, transition: a.fields.transition });
+          }
           break;
         case 'send-control': {
           const { type, fields } = controlToPacket(a.msg);
@@ -424,6 +433,7 @@ export class HbRunner {
       .catch((e: Error) => ({ ok: false, message: e.message }))
       .then((r) => {
         this.io.ops(r.ok ? 'info' : 'error', r.ok ? `STONITH of ${node} succeeded.` : `STONITH of ${node} failed. ${r.message}`);
+        this.io.observe?.({ type: 'stonith', node, ok: r.ok });
         this.feed({ type: 'stonith-result', node, ok: r.ok, message: r.message });
       });
   }

@@ -9,11 +9,11 @@ export interface ListenAddress {
 }
 
 /** `PORT`, `HOST:PORT` or `[V6]:PORT`; a bare port listens on 127.0.0.1 only. */
-export function parseListenAddress(spec: string): ListenAddress {
+export function parseListenAddress(spec: string, what = 'metrics'): ListenAddress {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d+)$/.exec(spec) ?? /^()()(\d+)$/.exec(spec);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`invalid metrics address '${spec}' (expected PORT, HOST:PORT or [IPV6]:PORT)`);
+    throw new Error(`invalid ${what} address '${spec}' (expected PORT, HOST:PORT or [IPV6]:PORT)`);
   }
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }

@@ -102,6 +102,8 @@ describe('scripts/install.sh --root DIR', () => {
     const manifest = fs.readFileSync(rootPath('usr/lib/tandem/install-manifest'), 'utf8').trim().split('\n');
     expect(manifest).toContain(rootPath('etc/init.d/tandem'));
     expect(manifest).not.toContain(rootPath('etc/tandem/tandem.conf'));
+    // tandem-hb's status page (ha.cf tandem_web) is served from the package's web/
+    expect(fs.readFileSync(rootPath('usr/lib/node_modules/tandem/web/index.html'), 'utf8')).toContain('/assets/app.js');
   });
 
   it("installs DRBD's notify handlers: notify-split-brain.sh mails the recipient and logs to syslog", async () => {

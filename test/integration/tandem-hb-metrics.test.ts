@@ -53,11 +53,18 @@ describe('tandem-hb tandem_metrics', () => {
     expect(value(f, 'tandem_hb_node_state', { node: 'node2', tandem_hb_node_state: 'up' })).toBe(1);
     expect(value(f, 'tandem_hb_group_state', { group: 'rec::c', owner: 'node2', tandem_hb_group_state: 'started' })).toBe(1);
     expect(value(f, 'tandem_hb_group_holder', { group: 'rec::c', node: 'node2' })).toBe(1);
+    expect(value(f, 'tandem_hb_link_up', { node: 'node1', medium: 'ucast lo 127.0.0.1' })).toBe(1);
+    expect(value(f, 'tandem_hb_takeovers_total', { group: 'rec::c', owner: 'node2', node: 'node2' })).toBe(1);
+    expect(() => value(f, 'tandem_hb_takeovers_total', { group: 'rec::a', owner: 'node1', node: 'node2' })).toThrow(/no series/);
     pair.nodes.node1.kill9(true);
     await waitFor(async () => {
       f = await scrape(port);
-      return value(f, 'tandem_hb_group_holder', { group: 'rec::a', node: 'node2' }) === 1;
-    }, 15_000, 'node2 to hold node1\'s group');
+      const taken = f.find((x) => x.name === 'tandem_hb_takeovers_total')?.metrics.some((m) => m.labels?.group === 'rec::a');
+      return value(f, 'tandem_hb_group_holder', { group: 'rec::a', node: 'node2' }) === 1 && !!taken;
+    }, 15_000, 'node2 to have taken node1\'s group over');
     expect(value(f, 'tandem_hb_node_state', { node: 'node1', tandem_hb_node_state: 'dead' })).toBe(1);
+    expect(value(f, 'tandem_hb_link_up', { node: 'node1', medium: 'ucast lo 127.0.0.1' })).toBe(0);
+    // node1's group taken over by node2: counted once, with its preferred node
+    expect(value(f, 'tandem_hb_takeovers_total', { group: 'rec::a', owner: 'node1', node: 'node2' })).toBe(1);
   });
 });
