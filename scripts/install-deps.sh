@@ -19,6 +19,16 @@ PKGS=(
   iputils-arping  # gratuitous ARP after a VIP moves (IPaddr agent); without it clients wait ~36 s
   procps          # ps / pgrep in scripts
   strace          # the e2e barrier test watches both tandemd call fdatasync; bench/profile.js
+  corosync        # the Pacemaker e2e test: two cluster nodes in the lab (scripts/lab-pacemaker.sh)
+  pacemaker       # pacemakerd, the scheduler, crm_attribute/crm_master for ocf:tandem:tandem
+  pacemaker-cli-utils  # crm_mon, cibadmin, crm_resource, crmadmin (crm-fence-peer)
+  pcs             # the pcs commands of the README, run by the e2e test
+  crmsh           # the crm commands of the README
+  resource-agents # ocf-shellfuncs, ocf:heartbeat:Filesystem/IPaddr2/anything, ocf-tester
+  libxml2-utils   # xmllint: ocf-tester validates the agent's meta-data against ra-api-1.dtd
+  kmod            # modprobe: ocf:heartbeat:Filesystem checks the filesystem module with it
+  chromium        # headless browser for the status page tests (driven by playwright-core; never a downloaded build)
+  fonts-dejavu-core  # the page's font in the screenshots
 )
 
 missing=()

@@ -7,7 +7,8 @@
 #   UNITDIR/{tandemd,tandem-hb}.service    systemd units
 #   SYSCONFDIR/tandem/                     commented samples (never overwritten)
 #   SYSCONFDIR/default/{tandem,tandem-hb}  settings read by both (never overwritten)
-#   PREFIX/lib/tandem/                     handlers (as DRBD's /usr/lib/drbd) and the install manifest
+#   PREFIX/lib/tandem/                     handlers (as DRBD's /usr/lib/drbd: notify-*.sh, crm-fence-peer.sh,
+#                                          crm-unfence-peer.sh) and the install manifest
 #   OCFDIR/tandem                          the OCF resource agent ocf:tandem:tandem, when present
 #
 # Usage:
@@ -111,10 +112,12 @@ if [ "$SYSTEM_ONLY" -eq 0 ]; then
   [ -f "$TARBALL" ] || die "no tarball at $TARBALL"
   echo "install.sh: npm install -g --prefix $DESTDIR$PREFIX $(basename "$TARBALL")"
   # the package's own install script builds the addon with node-gyp against Node's headers;
-  # --allow-scripts lets it run where npm asks for approval of dependency scripts
-  PATH="$(dirname "$NODE_BIN"):$PATH" npm install -g --prefix "$DESTDIR$PREFIX" --allow-scripts=tandem \
+  # --allow-scripts lets it and unix-dgram (the syslog socket addon) build where npm asks for
+  # approval of dependency scripts
+  PATH="$(dirname "$NODE_BIN"):$PATH" npm install -g --prefix "$DESTDIR$PREFIX" --allow-scripts=tandem,unix-dgram \
     --no-audit --no-fund --loglevel=error "$TARBALL" >/dev/null
   [ -f "$DESTDIR$PKGDIR/build/Release/tandem_native.node" ] || die "the addon was not built in $DESTDIR$PKGDIR"
+  [ -f "$DESTDIR$PKGDIR/node_modules/unix-dgram/build/Release/unix_dgram.node" ] || die "unix-dgram (syslog) was not built in $DESTDIR$PKGDIR"
   PKG_FILES=$DESTDIR$PKGDIR
 else
   PKG_FILES=$SRC
@@ -182,6 +185,12 @@ for ev in split-brain pri-lost pri-lost-after-sb pri-on-incon-degr out-of-sync i
   ln -sfn notify.sh "$DESTDIR$LIBDIR/notify-$ev.sh"
   record "$LIBDIR/notify-$ev.sh"
 done
+# DRBD ships crm-unfence-peer.sh as a link to crm-fence-peer.sh, which acts by the name it is run as
+# (npm pack leaves the clone's symlink out)
+if [ -f "$DESTDIR$LIBDIR/crm-fence-peer.sh" ]; then
+  ln -sfn crm-fence-peer.sh "$DESTDIR$LIBDIR/crm-unfence-peer.sh"
+  record "$LIBDIR/crm-unfence-peer.sh"
+fi
 if [ -f "$PKG_FILES/scripts/ocf/tandem" ]; then
   put 755 "$PKG_FILES/scripts/ocf/tandem" "$OCFDIR/tandem"
 fi
@@ -193,4 +202,6 @@ install.sh: installed Tandem $("$NODE_BIN" -p "require('$DESTDIR$PKGDIR/package.
   init scripts:  $SYSCONFDIR/init.d/tandem, tandem-hb (from rc.local: $SYSCONFDIR/init.d/tandem start)
   systemd units: $UNITDIR/tandemd.service, tandem-hb.service
   configuration: $SYSCONFDIR/tandem/ (tandem.conf, tandem.d/, ha.d/)
+  handlers:      $LIBDIR/ (notify-*.sh, crm-fence-peer.sh, crm-unfence-peer.sh)
+  OCF agent:     $OCFDIR/tandem (ocf:tandem:tandem)
 EOF

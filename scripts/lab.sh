@@ -115,7 +115,8 @@ cmd_up() {
     echo "$pid" >"$dir/holder.pid"
     record holders "$pid"
     local i
-    for i in $(seq 1 100); do
+    # 256 loop links and a few mounts: seconds when the machine is busy (load 10+ on 2 cores)
+    for i in $(seq 1 600); do
       [ -f "$dir/holder.ready" ] && break
       alive "$pid" || die "node $n setup failed: $(cat "$dir/holder.log")"
       sleep 0.05

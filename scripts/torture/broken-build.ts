@@ -12,7 +12,7 @@ import type { RunSummary } from './summary.js';
 export const PEER_WAIT = /if \(peer\)\s*await peer;/g;
 /** `if (needs === 'none') finish(null);` in the compiled writeInline (the fast path): completion without the peer */
 export const INLINE_PEER_WAIT = /if \(needs === 'none'\)\s*finish\(null\);/g;
-const RESOURCE_JS = 'dist/src/replication/resource.js';
+const WRITE_PIPELINE_JS = 'dist/src/replication/write-pipeline.js';
 const SKIP = new Set(['node_modules', '.git']);
 
 /** Replace the waits for the peer (both write paths) with nothing. Throws when the write path no longer looks as expected. */
@@ -20,7 +20,7 @@ export function breakProtocolC(source: string): string {
   for (const [re, text] of [[PEER_WAIT, 'if (peer) await peer;'], [INLINE_PEER_WAIT, "if (needs === 'none') finish(null);"]] as const) {
     const hits = source.match(re)?.length ?? 0;
     if (hits !== 1) {
-      throw new Error(`expected exactly one '${text}' in ${RESOURCE_JS}, found ${hits}: the write path changed, update scripts/torture/broken-build.ts`);
+      throw new Error(`expected exactly one '${text}' in ${WRITE_PIPELINE_JS}, found ${hits}: the write path changed, update scripts/torture/broken-build.ts`);
     }
   }
   return source
@@ -41,7 +41,7 @@ export function makeBrokenCopy(repo: string): BrokenCopy {
     fs.cpSync(path.join(repo, entry), path.join(dir, entry), { recursive: true, verbatimSymlinks: true });
   }
   fs.symlinkSync(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
-  const file = path.join(dir, RESOURCE_JS);
+  const file = path.join(dir, WRITE_PIPELINE_JS);
   fs.writeFileSync(file, breakProtocolC(fs.readFileSync(file, 'utf8')));
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }

@@ -9,6 +9,7 @@ import { runDump, runCreateMd, runDumpMd } from './offline-commands.js';
 import { followEvents } from './events-command.js';
 import { renderStatusText } from '../daemon/status-render.js';
 import type { ResourceStatus } from '../daemon/status-types.js';
+import { registerOcfCommands } from './ocf-commands.js';
 
 interface GlobalOpts {
   config: string;
@@ -177,6 +178,7 @@ export function buildProgram(): Command {
     .action(async (resource: string) => {
       process.stdout.write(await runDumpMd(g().config, g().node, resource));
     });
+  registerOcfCommands(program, g);
   return program;
 }
 

@@ -17,132 +17,35 @@
 // While both nodes are up every start goes through the claim/grant handshake of
 // control-messages.ts, so a group never runs on both.
 //
+// controller-types.ts holds the interface (config, events, actions, status), group-record.ts the
+// per-group record and its pure readings.
+//
 // Partitions (beyond heartbeat): a node told that its own cluster links are all down
 // (`isolation`) releases every group, starts nothing and defers fencing until it is connected
 // again; when a partition heals and both nodes turn out to run the same group, the preferred
 // node keeps it and the other stops it, with no restart of either daemon. `shutdown` releases
 // everything so the peer can claim it at once.
 
-import type { AutoFailback } from '../config/heartbeat/ha-cf.js';
-import type { HaResource, HaResourceGroup } from '../config/heartbeat/haresources.js';
 import type { ClaimReason, ControlMessage, DenyReason, RscStateMsg } from './control-messages.js';
+import type {
+  ControllerAction, ControllerConfig, ControllerEvent, ControllerStatus, ControllerTunables, PeerGroupState, Scope,
+} from './controller-types.js';
+import { withDefaults } from './controller-types.js';
+import { announcedState, defText, type Group, groupActive, newGroup, peerGroupStatus, type PeerView } from './group-record.js';
 import type { LogLevel } from './membership.js';
 
-/** hb_standby / hb_takeover keywords. */
-export type Scope = 'all' | 'local' | 'foreign' | 'failback';
-
-export interface ControllerConfig {
-  self: string;
-  /** the other node of ha.cf; null in a one-node cluster */
-  peer: string | null;
-  groups: readonly HaResourceGroup[];
-  autoFailback: AutoFailback;
-  /** a fencing command is configured (ha.cf stonith_host) */
-  stonith: boolean;
-  /** heartbeat retries a failed STONITH every 5 s */
-  stonithRetryMs?: number;
-  /** retries of a failed stop before the group is FAILED (ResourceManager: 10) */
-  stopRetries?: number;
-  /** delay between stop retries (ResourceManager: 1 s) */
-  stopRetryMs?: number;
-  /** re-announce rsc_state this often, against lost packets */
-  announceMs?: number;
-  /** re-send an unanswered claim this often */
-  claimRetryMs?: number;
-  /** resource monitoring (Tandem extension): restarts in place before the group moves; default 3 */
-  monitorMaxRestarts?: number;
-}
-
-export type ControllerEvent =
-  | { type: 'membership'; node: string; state: 'up' | 'dead'; restarted?: boolean }
-  | { type: 'control'; from: string; msg: ControlMessage }
-  | { type: 'resource-result'; group: string; index: number; op: 'start' | 'stop'; ok: boolean; message?: string }
-  | { type: 'standby-request'; scope?: Scope }
-  | { type: 'takeover-request'; scope?: Scope }
-  | { type: 'stonith-result'; node?: string; ok: boolean; message?: string }
-  /** operator: a FAILED group has been stopped by hand here; manage it again */
-  | { type: 'cleanup'; group: string }
-  /** this node's own cluster links are all down (true), or it is connected again (false) */
-  | { type: 'isolation'; isolated: boolean }
-  /** the daemon is stopping: release every group (the peer may claim them) and start nothing */
-  | { type: 'shutdown' }
-  /** monitoring found a started resource not running: restart it in place, or move the group */
-  | { type: 'monitor-failed'; group: string; index: number; message?: string };
-
-export type ControllerAction =
-  | { type: 'start-resource'; group: string; index: number; resource: HaResource }
-  | { type: 'stop-resource'; group: string; index: number; resource: HaResource }
-  | { type: 'stonith'; node: string }
-  | { type: 'send-control'; msg: ControlMessage }
-  | { type: 'log'; level: LogLevel; msg: string; fields: Record<string, unknown> };
-
-export type LocalGroupState = 'stopped' | 'starting' | 'started' | 'stopping' | 'failed';
-export type PeerGroupState = 'unknown' | 'free' | 'held' | 'busy' | 'claimed' | 'failed' | 'declined' | 'dead';
-export type ResourceState = 'stopped' | 'started' | 'failed';
-
-export interface GroupStatus {
-  group: string;
-  owner: string;
-  local: LocalGroupState;
-  declined: 'standby' | 'start-failed' | null;
-  peer: PeerGroupState;
-  resources: Array<{ resource: string; state: ResourceState }>;
-}
-
-export interface ControllerStatus {
-  self: string;
-  peer: string | null;
-  peerState: 'unknown' | 'up' | 'dead';
-  fencing: 'none' | 'running' | 'retry-wait' | 'done';
-  isolated: boolean;
-  leaving: boolean;
-  groups: GroupStatus[];
-}
-
-type Claim = 'none' | 'pending' | 'granted' | 'denied';
-
-interface Group {
-  def: HaResourceGroup;
-  key: string;
-  ownedBySelf: boolean;
-  local: LocalGroupState;
-  resources: ResourceState[];
-  /** resource being started or stopped */
-  index: number;
-  opOut: boolean;
-  /** stopping to undo a failed start */
-  rollback: boolean;
-  stopAttempts: number;
-  stopRetryAtMs: number | null;
-  declined: 'standby' | 'start-failed' | null;
-  claim: Claim;
-  claimSentMs: number;
-  /** the peer's status of this group when it denied our claim: claim again only once it changes */
-  deniedPeerStatus: PeerGroupState | null;
-  /** operator takeover: claim even where the normal rules would not */
-  forced: boolean;
-  /** auto_failback: the peer came up while we (the owner) may not hold it; cleared once settled */
-  failbackArmed: boolean;
-  /** the peer claimed it and we agreed: grant once stopped */
-  grantAfterStop: boolean;
-  /** we granted it to the peer: we do not start it while the peer claims or holds it */
-  grantedToPeer: boolean;
-  /** the peer's rsc_state version when the peer granted us the group; -1: not started on a grant */
-  grantViewVersion: number;
-  /** restarting in place after a monitor failure: stop down to this resource, then start from it */
-  restartAt: number | null;
-  monitorRestarts: number;
-}
-
-interface PeerView {
-  version: number;
-  held: Set<string>; busy: Set<string>; claimed: Set<string>; failed: Set<string>; declined: Set<string>;
-}
+export type {
+  ControllerAction, ControllerConfig, ControllerEvent, ControllerStatus, GroupStatus, LocalGroupState,
+  PeerGroupState, ResourceState, Scope,
+} from './controller-types.js';
 
 export class Controller {
-  private readonly cfg: Required<Omit<ControllerConfig, 'peer' | 'groups'>> & { peer: string | null };
-  private readonly groups: Group[];
-  private readonly byKey = new Map<string, Group>();
+  private cfg: ControllerTunables;
+  private groups: Group[];
+  private byKey = new Map<string, Group>();
+  /** groups the peer told us it does not know (haresources differ): said once each */
+  private readonly unknownToPeer = new Set<string>();
+  private readonly unknownToUs = new Set<string>();
   private peerState: 'unknown' | 'up' | 'dead';
   private view: PeerView | null = null;
   private fencing: 'none' | 'running' | 'retry-wait' | 'done';
@@ -159,24 +62,8 @@ export class Controller {
   constructor(cfg: ControllerConfig, nowMs: number) {
     const self = cfg.self.toLowerCase();
     const peer = cfg.peer?.toLowerCase() ?? null;
-    this.cfg = {
-      self, peer,
-      autoFailback: cfg.autoFailback,
-      stonith: cfg.stonith,
-      stonithRetryMs: cfg.stonithRetryMs ?? 5000,
-      stopRetries: cfg.stopRetries ?? 10,
-      stopRetryMs: cfg.stopRetryMs ?? 1000,
-      announceMs: cfg.announceMs ?? 2000,
-      claimRetryMs: cfg.claimRetryMs ?? 1000,
-      monitorMaxRestarts: cfg.monitorMaxRestarts ?? 3,
-    };
-    this.groups = cfg.groups.map((def) => ({
-      def, key: def.key, ownedBySelf: def.node.toLowerCase() === self,
-      local: 'stopped', resources: def.resources.map(() => 'stopped'), index: 0, opOut: false, rollback: false,
-      stopAttempts: 0, stopRetryAtMs: null, declined: null, claim: 'none', claimSentMs: 0, deniedPeerStatus: null,
-      forced: false, failbackArmed: false, grantAfterStop: false, grantedToPeer: false, grantViewVersion: -1,
-      restartAt: null, monitorRestarts: 0,
-    }));
+    this.cfg = withDefaults(self, peer, cfg);
+    this.groups = cfg.groups.map((def) => newGroup(def, self));
     for (const g of this.groups) this.byKey.set(g.key, g);
     // Without a peer there is nobody to wait for or to fence.
     this.peerState = peer === null ? 'dead' : 'unknown';
@@ -198,6 +85,32 @@ export class Controller {
       case 'shutdown': this.onShutdown(out); break;
       case 'monitor-failed': this.onMonitorFailed(event, out); break;
     }
+    this.reconcile(nowMs, out);
+    return out;
+  }
+
+  /**
+   * tandem-hb reload: new tunables and group definitions. A group whose definition reads the
+   * same keeps its state; others start afresh. Replacing or dropping a group that is active here
+   * is refused (reload-plan.ts keeps those), so nothing that runs is forgotten.
+   */
+  reconfigure(cfg: Omit<ControllerConfig, 'self' | 'peer'>, nowMs: number): ControllerAction[] {
+    const next = cfg.groups.map((def) => {
+      const g = this.byKey.get(def.key);
+      if (g && defText(g.def) === defText(def)) return g;
+      if (g && groupActive(g)) throw new Error(`reconfigure: group ${def.key} is ${g.local} here and cannot be replaced`);
+      return newGroup(def, this.cfg.self);
+    });
+    const keys = new Set(next.map((g) => g.key));
+    const dropped = this.groups.find((g) => !keys.has(g.key) && groupActive(g));
+    if (dropped) throw new Error(`reconfigure: group ${dropped.key} is ${dropped.local} here and cannot be removed`);
+    this.cfg = withDefaults(this.cfg.self, this.cfg.peer, cfg);
+    this.groups = next;
+    this.byKey = new Map(next.map((g) => [g.key, g]));
+    for (const k of [...this.unknownToPeer]) if (!keys.has(k)) this.unknownToPeer.delete(k);
+    this.unknownToUs.clear();
+    const out: ControllerAction[] = [];
+    this.announce(nowMs, out, true);
     this.reconcile(nowMs, out);
     return out;
   }
@@ -339,6 +252,7 @@ export class Controller {
       case 'claim': return this.onClaim(msg.groups, msg.reason, out);
       case 'grant':
         for (const key of msg.groups) {
+          this.unknownToPeer.delete(key);
           const g = this.byKey.get(key);
           if (g && g.claim === 'pending') {
             g.claim = 'granted';
@@ -356,7 +270,11 @@ export class Controller {
           const level: LogLevel = msg.reason === 'held' ? 'info' : 'warn';
           out.push(log(level, `${this.cfg.peer} refused group ${key} (${msg.reason})`, { group: key, reason: msg.reason }));
           if (msg.reason !== 'held') g.forced = false;
-          if (msg.reason === 'unknown') out.push(log('error', `haresources differ between ${this.cfg.self} and ${this.cfg.peer}: the peer has no group ${key}`, { group: key }));
+          if (msg.reason === 'unknown' && !this.unknownToPeer.has(key)) {
+            // the peer may not have reloaded its haresources yet: claimed again on its next state
+            this.unknownToPeer.add(key);
+            out.push(log('error', `haresources differ between ${this.cfg.self} and ${this.cfg.peer}: the peer has no group ${key}`, { group: key }));
+          }
         }
         return;
     }
@@ -375,7 +293,7 @@ export class Controller {
       // Standby is one-shot, as hb_standby: if the peer now gives the group away too, the
       // latest standby wins and we take it.
       if (s === 'declined' && g.declined === 'standby') g.declined = null;
-      if (g.claim === 'denied' && s !== g.deniedPeerStatus) g.claim = 'none';
+      if (g.claim === 'denied' && (s !== g.deniedPeerStatus || this.unknownToPeer.has(g.key))) g.claim = 'none';
     }
   }
 
@@ -386,7 +304,15 @@ export class Controller {
     const peer = this.cfg.peer;
     for (const key of keys) {
       const g = this.byKey.get(key);
-      if (!g) { refuse('unknown', key); out.push(log('error', `peer claimed unknown group ${key}: haresources differ between the nodes`, { group: key })); continue; }
+      if (!g) {
+        refuse('unknown', key);
+        if (!this.unknownToUs.has(key)) {
+          this.unknownToUs.add(key);
+          out.push(log('error', `peer claimed unknown group ${key}: haresources differ between the nodes`, { group: key }));
+        }
+        continue;
+      }
+      this.unknownToPeer.delete(key);
       if (g.local === 'failed') { refuse('failed', key); continue; }
       if (g.local !== 'stopped') {
         const releasing = g.grantAfterStop || g.declined !== null || g.rollback;
@@ -671,15 +597,7 @@ export class Controller {
   }
 
   private peerStatus(g: Group): PeerGroupState {
-    if (this.peerState === 'dead') return 'dead';
-    const v = this.view;
-    if (!v) return 'unknown';
-    if (v.failed.has(g.key)) return 'failed';
-    if (v.busy.has(g.key)) return 'busy';
-    if (v.held.has(g.key)) return 'held';
-    if (v.claimed.has(g.key)) return 'claimed';
-    if (v.declined.has(g.key)) return 'declined';
-    return 'free';
+    return peerGroupStatus(this.peerState, this.view, g.key);
   }
 
   private inScope(scope: Scope, op: 'standby' | 'takeover'): Group[] {
@@ -736,14 +654,7 @@ export class Controller {
 
   private announce(nowMs: number, out: ControllerAction[], force: boolean): void {
     if (this.peerState !== 'up') return;
-    const pick = (f: (g: Group) => boolean) => this.groups.filter(f).map((g) => g.key);
-    const state = {
-      held: pick((g) => g.local === 'started'),
-      busy: pick((g) => g.local === 'starting' || g.local === 'stopping'),
-      claimed: pick((g) => g.local === 'stopped' && (g.claim === 'pending' || g.claim === 'granted')),
-      failed: pick((g) => g.local === 'failed'),
-      declined: pick((g) => g.declined !== null),
-    };
+    const state = announcedState(this.groups);
     const summary = JSON.stringify(state);
     if (!force && summary === this.lastSentState) return;
     this.lastSentState = summary;

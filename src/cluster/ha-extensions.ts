@@ -11,12 +11,16 @@
 //   tandem_monitor INTERVAL [MAX]  run each started resource's status every INTERVAL; a stopped one is
 //                                  restarted in place up to MAX times (default 3), then the group moves
 //   tandem_isolation on|off        release the groups while all of this node's cluster links are down (default on)
+//   tandem_metrics ADDR            serve Prometheus metrics at http://ADDR/metrics (PORT = 127.0.0.1:PORT; off by default)
+//   tandem_web ADDR                serve the live status page at http://ADDR/ (PORT = 127.0.0.1:PORT; off by default)
+//   tandem_web_auth FILE           enable the page's actions for the users of FILE (htpasswd -B format, mode 0600)
 //
 // TIME is heartbeat's syntax: seconds, or NNNms.
 
 import { HaConfigError, type HaParseResult, type HaDiagnostic, warning } from '../config/heartbeat/errors.js';
 import type { HaCf, HaExtension } from '../config/heartbeat/ha-cf.js';
 import { parseHbBoolean, parseHbTime } from '../config/heartbeat/index.js';
+import { parseListenAddress, type ListenAddress } from '../net/metrics-server.js';
 
 export type AgentAction = 'start' | 'stop' | 'status';
 
@@ -29,6 +33,10 @@ export interface HbExtensions {
   stonithRetryMs: number;
   monitor: { intervalMs: number; maxRestarts: number } | null;
   isolation: boolean;
+  metrics: ListenAddress | null;
+  /** the status page (src/web/); actions only with an htpasswd file */
+  web: ListenAddress | null;
+  webAuthFile: string | null;
 }
 
 export const DEFAULT_EXTENSIONS: HbExtensions = {
@@ -40,6 +48,9 @@ export const DEFAULT_EXTENSIONS: HbExtensions = {
   stonithRetryMs: 5000,
   monitor: null,
   isolation: true,
+  metrics: null,
+  web: null,
+  webAuthFile: null,
 };
 
 export function parseHbExtensions(haCf: Pick<HaCf, 'file' | 'extensions'>): HaParseResult<HbExtensions> {
@@ -114,10 +125,30 @@ export function parseHbExtensions(haCf: Pick<HaCf, 'file' | 'extensions'>): HaPa
         out.isolation = b;
         break;
       }
+      case 'tandem_metrics':
+      case 'tandem_web': {
+        if (!arity(e, 1, 1, `${e.name} PORT|HOST:PORT|[IPV6]:PORT`)) break;
+        try {
+          const a = parseListenAddress(e.args[0]!.text, e.name === 'tandem_metrics' ? 'metrics' : 'web');
+          if (e.name === 'tandem_metrics') out.metrics = a; else out.web = a;
+        } catch (x) {
+          err(e.args[0]!, `${e.name}: ${(x as Error).message}`);
+        }
+        break;
+      }
+      case 'tandem_web_auth': {
+        if (!arity(e, 1, 1, 'tandem_web_auth FILE')) break;
+        const p = e.args[0]!.text;
+        if (!p.startsWith('/')) { err(e.args[0]!, `tandem_web_auth: '${p}' must be an absolute path`); break; }
+        out.webAuthFile = p;
+        break;
+      }
       default:
         warnings.push(warning(file, e.at.line, e.at.col, `unknown Tandem directive '${e.name}' ignored`));
     }
   }
+  const auth = haCf.extensions.find((e) => e.name === 'tandem_web_auth');
+  if (auth && out.webAuthFile && !out.web) errors.push(new HaConfigError(file, auth.at.line, auth.at.col, 'tandem_web_auth needs tandem_web: there is no status page to enable actions on'));
   if (errors.length > 0) return { ok: false, errors, warnings };
   return { ok: true, value: out, warnings };
 }

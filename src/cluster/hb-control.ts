@@ -8,6 +8,8 @@ export type HbRequest =
   | { cmd: 'standby'; scope: Scope }
   | { cmd: 'takeover'; scope: Scope }
   | { cmd: 'cleanup'; group: string }
+  /** reread ha.cf, authkeys and haresources (also SIGHUP) */
+  | { cmd: 'reload' }
   | { cmd: 'ping' };
 
 export interface HbResponse {

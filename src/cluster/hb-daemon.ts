@@ -14,14 +14,19 @@ import { defaultTandemAdmCommand } from './agents/tandemdisk.js';
 import { serveJsonLines } from '../daemon/json-lines-socket.js';
 import { bumpGenerationFile } from './generation-file.js';
 import { hbPidPath, hbSocketPath, type HbRequest, type HbResponse } from './hb-control.js';
-import { loadHbSetup, type HbSetup } from './ha-load.js';
-import { HaLogStream, haLogPlan } from './ha-logging.js';
+import { HbConfigError, loadHbSetup, type HbSetup } from './ha-load.js';
+import { planReload } from './reload-plan.js';
+import { checkHaSetup } from '../config/heartbeat/index.js';
+import { describeLogPlan, HaLogStream, haLogPlan } from './ha-logging.js';
 import { HbRunner } from './hb-runner.js';
-import { Respawner } from './respawn.js';
+import { Respawner, systemRespawnIo } from './respawn.js';
+import { buildHbRegistry } from './hb-metrics.js';
+import { MetricsServer } from '../net/metrics-server.js';
+import { WebStatus } from '../web/web-status.js';
 import { interfacesWithCarrier } from './link-state.js';
 import { HbTransport, ipv4Addresses } from './media.js';
 import { planMedia, type MediaPlan } from './media-plan.js';
-import { fileOpsSink } from './ops-log.js';
+import { fileOpsSink, type OpsSink } from './ops-log.js';
 import { pingTargets } from './ping-nodes.js';
 import { Pinger, pingTimeoutS } from './pinger.js';
 import { planStonith } from './stonith.js';
@@ -70,6 +75,12 @@ export class HbDaemon {
   private plan!: MediaPlan;
   private log: Logger;
   private respawner: Respawner | null = null;
+  private metrics: MetricsServer | null = null;
+  private logStream: HaLogStream | null = null;
+  private stonithPlan: ReturnType<typeof planStonith> = null;
+  private ops: OpsSink | null = null;
+  private reloading = false;
+  private web: WebStatus | null = null;
 
   constructor(private readonly opts: HbDaemonOptions) {
     this.log = opts.logger;
@@ -84,15 +95,12 @@ export class HbDaemon {
 
   async start(): Promise<void> {
     const s = this.setup ?? this.loadConfig();
-    // ha.cf's logfacility / use_logd / debugfile / debug (ha-logging.ts): a logger that also feeds them
+    // ha.cf's logfacility / use_logd / logfile / debugfile / debug (ha-logging.ts)
     const plan = haLogPlan(s.haCf.logging, s.haCf.debug);
-    if (plan.facility || plan.debugfile) {
-      const base = this.opts.logger;
-      const stdoutLevel = pino.levels.values[base.level] ?? 30;
-      const level = plan.debugfile || plan.debug ? (stdoutLevel < 20 ? base.level : 'debug') : base.level;
-      this.log = pino({ level, base: base.bindings() }, new HaLogStream(plan, stdoutLevel));
-      this.log.info({ facility: plan.facility, debugfile: plan.debugfile, debug: s.haCf.debug }, `logging to ${[plan.facility && `syslog (${plan.facility})`, plan.debugfile].filter(Boolean).join(' and ')}`);
-    }
+    const base = this.opts.logger;
+    this.logStream = new HaLogStream(plan, pino.levels.values[base.level] ?? 30);
+    this.log = pino({ level: pino.levels.labels[this.logStream.minLevel()] ?? 'info', base: base.bindings() }, this.logStream);
+    this.log.info({ ...plan }, `logging: ${describeLogPlan(plan)}`);
     const { runDir } = this.opts;
     fs.mkdirSync(runDir, { recursive: true });
     const pidFile = hbPidPath(runDir);
@@ -123,16 +131,22 @@ export class HbDaemon {
     const { generation, seeded } = bumpGenerationFile(runDir);
     if (seeded) this.log.info({ generation }, `No previous generation - starting at ${generation}`);
 
-    const stonithPlan = planStonith(s.haCf.stonithHosts, s.self, s.haDir);
-    const opsFiles = [path.join(runDir, OPS_LOG), ...(s.haCf.logging.logfile ? [s.haCf.logging.logfile] : [])];
-    const ops = fileOpsSink(opsFiles, s.self, (file, err) => this.log.error({ file, err: err.message }, 'cannot write the operational log'));
+    this.stonithPlan = planStonith(s.haCf.stonithHosts, s.self, s.haDir);
+    const fileOps = fileOpsSink([path.join(runDir, OPS_LOG)], s.self, (file, err) => this.log.error({ file, err: err.message }, 'cannot write the operational log'));
+    // the status page lists the operational log's lines as they are written
+    const ops: typeof fileOps = (level, msg) => {
+      fileOps(level, msg);
+      this.web?.opsLine(level, msg);
+    };
+    this.ops = ops;
     const ctx = systemAgentContext({ start: s.ext.timeoutsMs.start, stop: s.ext.timeoutsMs.stop, status: s.ext.timeoutsMs.status }, this.log);
     const tandemAdm = { command: defaultTandemAdmCommand(), node: s.self, config: s.ext.tandemConfig, runDir: s.ext.tandemRunDir };
 
+    const hbMetrics = s.ext.metrics ? buildHbRegistry(() => this.runner.controller.status(), () => this.runner.membership.status()) : null;
     this.transport = new HbTransport(this.plan.active, { bindAddress: this.opts.bindAddress, logger: this.log });
     this.runner = new HbRunner({
       self: s.self, peer: s.peer, haCf: s.haCf, groups: s.haresources.groups, keys: s.authkeys, generation, ext: s.ext,
-      stonith: stonithPlan !== null,
+      stonith: this.stonithPlan !== null,
       media: this.plan.active.map((m) => m.name),
       isolationIfaces: [...new Set(this.plan.active.map((m) => m.medium.iface))],
       ignoredMedia: this.plan.ignored.map((i) => `${i.name} (${i.reason})`),
@@ -142,48 +156,160 @@ export class HbDaemon {
       send: (data) => this.transport?.send(data),
       agentFor: (r) => agentFor(r, ctx, { haDir: s.haDir, tandemAdm }),
       agentClass: (r) => agentClass(r, s.haDir),
-      stonith: (node) => stonithPlan
-        ? runStonith(runCommand, stonithPlan, node, s.ext.timeoutsMs.stonith)
+      stonith: (node) => this.stonithPlan
+        ? runStonith(runCommand, this.stonithPlan, node, this.setup.ext.timeoutsMs.stonith)
         : Promise.resolve({ ok: false, message: 'no stonith_host configured' }),
       logger: this.log,
       ops,
+      observe: (n) => hbMetrics?.observe(n),
     });
 
     await this.transport.start((data, medium, from) => this.runner.onDatagram(data, medium, from));
-    this.respawner = new Respawner(s.haCf.respawn, this.log);
+    this.respawner = new Respawner(s.respawn, systemRespawnIo(this.log), () => this.respawnEnv());
     this.respawner.start();
-    this.server = await serveJsonLines<HbRequest, HbResponse>(hbSocketPath(runDir), (req) => this.runner.request(req),
+    const sameListener = !!s.ext.metrics && !!s.ext.web && s.ext.metrics.host === s.ext.web.host && s.ext.metrics.port === s.ext.web.port;
+    const registry = hbMetrics?.registry;
+    if (s.ext.metrics && registry && !sameListener) {
+      // monitoring is not worth losing the cluster over: a listener that cannot bind is logged
+      const m = new MetricsServer(s.ext.metrics, registry);
+      try {
+        await m.listen();
+        this.metrics = m;
+        this.log.info({ metrics: `http://${s.ext.metrics.host}:${m.port}/metrics` }, 'serving Prometheus metrics');
+      } catch (e) {
+        this.log.error({ err: (e as Error).message, address: s.ext.metrics }, 'cannot serve Prometheus metrics; going on without them');
+      }
+    }
+    if (s.ext.web) {
+      const web = new WebStatus({
+        address: s.ext.web, users: s.webUsers,
+        tandemdRunDir: s.ext.tandemRunDir ?? process.env.TANDEM_RUN_DIR ?? '/run/tandem',
+        snapshot: () => this.runner.snapshot(),
+        request: (req) => this.runner.request(req),
+        ops,
+        metrics: sameListener ? registry : undefined,
+        logger: this.log,
+      });
+      try {
+        await web.start();
+        this.web = web;
+        this.log.info({ web: `http://${s.ext.web.host}:${web.server.port}/`, actions: s.webUsers !== null, metrics: sameListener }, 'serving the status page');
+      } catch (e) {
+        await web.stop().catch(() => undefined);
+        this.log.error({ err: (e as Error).message, address: s.ext.web }, 'cannot serve the status page; going on without it');
+      }
+    }
+    this.server = await serveJsonLines<HbRequest, HbResponse>(hbSocketPath(runDir),
+      (req) => (req.cmd === 'reload' ? this.reload('tandem-hb reload') : this.runner.request(req)),
       (err) => this.log.error({ err: err.message }, 'control socket error'), {
         malformed: () => ({ ok: false, message: 'malformed request', exitCode: 1 }),
         failed: (err) => ({ ok: false, message: err.message, exitCode: 1 }),
       });
     fs.writeFileSync(pidFile, `${process.pid}\n`);
 
-    const k = s.haCf.keepaliveMs;
-    const ifaces = [...new Set(this.plan.active.map((m) => m.medium.iface))];
-    this.runner.sendHeartbeat();
-    this.timers.push(setInterval(() => this.runner.sendHeartbeat(), k));
-    this.timers.push(setInterval(() => this.runner.tick(), Math.min(250, Math.max(20, Math.floor(k / 4)))));
-    const pollLinks = () => void interfacesWithCarrier(ifaces).then((up) => this.runner.onLinks(up));
-    pollLinks();
-    this.timers.push(setInterval(pollLinks, Math.min(500, Math.max(50, Math.floor(k / 2)))));
     const targets = pingTargets(s.haCf.ping, s.haCf.pingGroups);
     if (targets.length > 0) {
       const warned = new Set<string>();
-      this.pinger = new Pinger(targets.flatMap((t) => t.hosts), pingTimeoutS(k), (host, r) => {
+      this.pinger = new Pinger(targets.flatMap((t) => t.hosts), pingTimeoutS(s.haCf.keepaliveMs), (host, r) => {
         if (r.ok) { warned.delete(host); this.runner.onPingReply(host); return; }
         // Log a failing ping node once per failure streak, not once per keepalive.
         if (warned.has(host)) return;
         warned.add(host);
         this.log.warn({ host, detail: r.detail }, `ping ${host}: ${r.detail}`);
       });
+    }
+    this.runner.sendHeartbeat();
+    this.startTimers();
+    this.log.info({ node: s.self, peer: s.peer, generation, media: this.plan.active.map((m) => m.name), groups: s.haresources.groups.map((g) => g.key) },
+      `tandem-hb started on ${s.self} (generation ${generation})`);
+    ops('info', `tandem-hb started on ${s.self}.`);
+  }
+
+  /** the keepalive-paced timers, (re)started with the current keepalive */
+  private startTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    const k = this.setup.haCf.keepaliveMs;
+    const ifaces = [...new Set(this.plan.active.map((m) => m.medium.iface))];
+    this.timers.push(setInterval(() => this.runner.sendHeartbeat(), k));
+    this.timers.push(setInterval(() => this.runner.tick(), Math.min(250, Math.max(20, Math.floor(k / 4)))));
+    const pollLinks = () => void interfacesWithCarrier(ifaces).then((up) => this.runner.onLinks(up));
+    pollLinks();
+    this.timers.push(setInterval(pollLinks, Math.min(500, Math.max(50, Math.floor(k / 2)))));
+    if (this.pinger) {
       const probe = () => this.pinger?.probe();
       probe();
       this.timers.push(setInterval(probe, k));
     }
-    this.log.info({ node: s.self, peer: s.peer, generation, media: this.plan.active.map((m) => m.name), groups: s.haresources.groups.map((g) => g.key) },
-      `tandem-hb started on ${s.self} (generation ${generation})`);
-    ops('info', `tandem-hb started on ${s.self}.`);
+  }
+
+  /**
+   * `tandem-hb reload` and SIGHUP: reread ha.cf, authkeys and haresources. Invalid files are
+   * refused as a whole (the running configuration stays, the reasons are logged); otherwise what
+   * can change while running is applied (reload-plan.ts) and the rest is named as waiting for a
+   * restart. Nothing that runs is stopped, but for respawn clients whose line went away.
+   */
+  async reload(trigger: string): Promise<HbResponse> {
+    if (this.reloading) return { ok: false, message: 'a reload is already running', exitCode: 1 };
+    this.reloading = true;
+    const lines: string[] = [];
+    const say = (level: 'info' | 'warn' | 'error', msg: string, ops = false) => {
+      this.log[level]({ trigger }, msg);
+      if (ops) this.ops?.(level, msg);
+      lines.push(level === 'info' ? msg : `${level === 'warn' ? 'WARN' : 'ERROR'}: ${msg}`);
+    };
+    try {
+      const { haDir } = this.setup;
+      say('info', `Rereading ${path.join(haDir, 'ha.cf')}, authkeys and haresources (${trigger})`);
+      let next: HbSetup;
+      try {
+        next = loadHbSetup(this.opts.haDir, this.opts.node);
+      } catch (e) {
+        if (!(e instanceof HbConfigError)) throw e;
+        return this.refuseReload(e.errors.map((x) => x.message), say, lines);
+      }
+      for (const w of next.warnings) say('warn', w.message);
+      const active = new Set(this.runner.controller.status().groups.filter((g) => g.local !== 'stopped').map((g) => g.group));
+      const plan = planReload(this.setup, next, active);
+      const cross = checkHaSetup({ haCf: plan.effective.haCf, haresources: plan.effective.haresources, self: this.setup.self });
+      if (cross.length > 0) return this.refuseReload([...cross.map((x) => x.message), 'node changes need a restart of tandem-hb'], say, lines);
+      this.setup = plan.effective;
+      const e = plan.effective;
+      if (plan.live.logging && this.logStream) {
+        this.logStream.setPlan(haLogPlan(e.haCf.logging, e.haCf.debug));
+        this.log.level = pino.levels.labels[this.logStream.minLevel()] ?? 'info';
+      }
+      this.stonithPlan = planStonith(e.haCf.stonithHosts, e.self, e.haDir);
+      this.runner.reconfigure({ haCf: e.haCf, groups: e.haresources.groups, keys: e.authkeys, ext: e.ext, stonith: this.stonithPlan !== null });
+      if (plan.live.times) this.startTimers();
+      for (const n of plan.notes) say(n.level, n.msg, n.level === 'warn' || /^resource group/.test(n.msg));
+      if (plan.live.respawn) await this.respawner?.update(e.respawn);
+      say('info', plan.restartNeeded.length > 0
+        ? `Configuration reloaded; waiting for a restart: ${plan.restartNeeded.join(', ')}`
+        : 'Configuration reloaded.');
+      return { ok: true, log: lines };
+    } finally {
+      this.reloading = false;
+    }
+  }
+
+  private refuseReload(reasons: string[], say: (l: 'error', m: string, ops?: boolean) => void, lines: string[]): HbResponse {
+    for (const r of reasons) say('error', r);
+    say('error', 'Config errors: configuration NOT reloaded; tandem-hb runs on with the files it read before', true);
+    return { ok: false, message: 'configuration NOT reloaded', exitCode: 6, log: lines };
+  }
+
+  /** heartbeat's environment for its children (make_daemon), which its shellfuncs' ha_log reads */
+  private respawnEnv(): NodeJS.ProcessEnv {
+    const s = this.setup;
+    const plan = haLogPlan(s.haCf.logging, s.haCf.debug);
+    return {
+      HA_d: s.haDir,
+      ...(plan.facility ? { HA_LOGFACILITY: plan.facility } : {}),
+      ...(plan.logfile ? { HA_LOGFILE: plan.logfile } : {}),
+      ...(plan.debugfile ? { HA_DEBUGLOG: plan.debugfile } : {}),
+      ...(s.haCf.debug > 0 ? { HA_DEBUG: String(s.haCf.debug) } : {}),
+    };
   }
 
   /** Give up every group (the peer may take them), then close everything. */
@@ -204,6 +330,9 @@ export class HbDaemon {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.respawner?.stop();
+    await this.metrics?.close();
+    await this.web?.stop();
+    this.web = null;
     this.pinger?.close();
     this.transport?.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));

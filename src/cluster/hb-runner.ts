@@ -35,7 +35,13 @@ export interface RunnerIo {
   stonith(node: string): Promise<{ ok: boolean; message: string }>;
   logger: RunnerLogger;
   ops: OpsSink;
+  /** told of what metrics count (hb-metrics.ts): group transitions on this node, STONITH results */
+  observe?: (n: RunnerNote) => void;
 }
+
+export type RunnerNote =
+  | { type: 'group'; group: string; transition: string }
+  | { type: 'stonith'; node: string; ok: boolean };
 
 export interface RunnerConfig {
   self: string;
@@ -60,6 +66,18 @@ type Waiter = { pred: () => boolean; resolve: () => void };
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
+function controllerTunables(cfg: Pick<RunnerConfig, 'haCf' | 'groups' | 'ext' | 'stonith'>) {
+  const { haCf, ext } = cfg;
+  return {
+    groups: cfg.groups, autoFailback: haCf.autoFailback, stonith: cfg.stonith,
+    stonithRetryMs: ext.stonithRetryMs, stopRetries: ext.stopRetries, stopRetryMs: ext.stopRetryMs,
+    // Control traffic follows the heartbeat's pace, within heartbeat-like bounds.
+    announceMs: clamp(4 * haCf.keepaliveMs, 500, 2000),
+    claimRetryMs: clamp(2 * haCf.keepaliveMs, 200, 1000),
+    monitorMaxRestarts: ext.monitor?.maxRestarts,
+  };
+}
+
 export class HbRunner {
   readonly membership: Membership;
   readonly controller: Controller;
@@ -69,7 +87,7 @@ export class HbRunner {
   private pingVersion = 0;
   private lastPingAnnounceMs = 0;
   private peerPingVersion = -1;
-  private readonly announceMs: number;
+  private announceMs: number;
   private readonly agents = new Map<string, ResourceAgent>();
   private readonly waiters: Waiter[] = [];
   private outstanding = 0;
@@ -78,21 +96,14 @@ export class HbRunner {
   /** the log lines produced while handling an operator request */
   private capture: Array<{ level: LogLevel; msg: string }> | null = null;
 
-  constructor(private readonly cfg: RunnerConfig, private readonly io: RunnerIo) {
+  constructor(private cfg: RunnerConfig, private readonly io: RunnerIo) {
     const now = io.now();
     const { haCf } = cfg;
     this.membership = new Membership({
       self: cfg.self, nodes: haCf.nodes, keepaliveMs: haCf.keepaliveMs, warntimeMs: haCf.warntimeMs,
       deadtimeMs: haCf.deadtimeMs, initdeadMs: haCf.initdeadMs, media: cfg.media,
     }, now);
-    this.controller = new Controller({
-      self: cfg.self, peer: cfg.peer, groups: cfg.groups, autoFailback: haCf.autoFailback, stonith: cfg.stonith,
-      stonithRetryMs: cfg.ext.stonithRetryMs, stopRetries: cfg.ext.stopRetries, stopRetryMs: cfg.ext.stopRetryMs,
-      // Control traffic follows the heartbeat's pace, within heartbeat-like bounds.
-      announceMs: clamp(4 * haCf.keepaliveMs, 500, 2000),
-      claimRetryMs: clamp(2 * haCf.keepaliveMs, 200, 1000),
-      monitorMaxRestarts: cfg.ext.monitor?.maxRestarts,
-    }, now);
+    this.controller = new Controller({ self: cfg.self, peer: cfg.peer, ...controllerTunables(cfg) }, now);
     this.announceMs = clamp(4 * haCf.keepaliveMs, 500, 2000);
     this.ping = cfg.ping && cfg.ping.targets.length > 0
       // Both nodes notice a ping node that died for everyone within about one probe interval of
@@ -102,6 +113,28 @@ export class HbRunner {
     this.sender = new PacketSender(cfg.self.toLowerCase(), cfg.generation, cfg.keys.active);
     this.isolation = cfg.ext.isolation && cfg.isolationIfaces.length > 0 ? new IsolationDetector(cfg.isolationIfaces, haCf.deadtimeMs) : null;
     this.nextMonitorMs = now + (cfg.ext.monitor?.intervalMs ?? 0);
+  }
+
+  /**
+   * tandem-hb reload: what reload-plan.ts decided may change while running (times, keys, groups,
+   * STONITH, controller tunables, monitoring). Nodes, media and ping nodes stay as they are.
+   */
+  reconfigure(next: Pick<RunnerConfig, 'haCf' | 'groups' | 'keys' | 'ext' | 'stonith'>): void {
+    const now = this.io.now();
+    const old = new Map(this.cfg.groups.map((g) => [g.key, g]));
+    this.cfg = { ...this.cfg, ...next };
+    const { haCf } = this.cfg;
+    this.membership.setTimes({ keepaliveMs: haCf.keepaliveMs, warntimeMs: haCf.warntimeMs, deadtimeMs: haCf.deadtimeMs, initdeadMs: haCf.initdeadMs });
+    this.sender.setKey(this.cfg.keys.active);
+    this.announceMs = clamp(4 * haCf.keepaliveMs, 500, 2000);
+    // an agent belongs to its resource: drop those of groups whose definition changed or went away
+    for (const [key, g] of old) {
+      if (this.cfg.groups.find((x) => x.key === key) === g) continue;
+      for (const k of [...this.agents.keys()]) if (k.startsWith(`${key}#`)) this.agents.delete(k);
+    }
+    this.nextMonitorMs = now + (this.cfg.ext.monitor?.intervalMs ?? 0);
+    this.apply(this.controller.reconfigure(controllerTunables(this.cfg), now));
+    this.checkWaiters();
   }
 
   /** keepalive timer */
@@ -342,6 +375,9 @@ export class HbRunner {
       switch (a.type) {
         case 'log':
           this.log(a.level, a.msg, a.fields, a.level !== 'debug');
+          if (typeof a.fields.group === 'string' && typeof a.fields.transition === 'string') {
+            this.io.observe?.({ type: 'group', group: a.fields.group, transition: a.fields.transition });
+          }
           break;
         case 'send-control': {
           const { type, fields } = controlToPacket(a.msg);
@@ -397,6 +433,7 @@ export class HbRunner {
       .catch((e: Error) => ({ ok: false, message: e.message }))
       .then((r) => {
         this.io.ops(r.ok ? 'info' : 'error', r.ok ? `STONITH of ${node} succeeded.` : `STONITH of ${node} failed. ${r.message}`);
+        this.io.observe?.({ type: 'stonith', node, ok: r.ok });
         this.feed({ type: 'stonith-result', node, ok: r.ok, message: r.message });
       });
   }

@@ -71,10 +71,15 @@ interface Peer {
 }
 
 export class Membership {
-  private readonly cfg: MembershipConfig;
+  private cfg: MembershipConfig;
   private readonly startMs: number;
   private readonly peers = new Map<string, Peer>();
   private readonly self: string;
+
+  /** tandem-hb reload: new keepalive/warntime/deadtime/initdead, judged from the next tick on */
+  setTimes(times: Pick<MembershipConfig, 'keepaliveMs' | 'warntimeMs' | 'deadtimeMs' | 'initdeadMs'>): void {
+    this.cfg = { ...this.cfg, ...times };
+  }
 
   constructor(cfg: MembershipConfig, nowMs: number) {
     this.cfg = cfg;

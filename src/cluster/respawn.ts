@@ -1,104 +1,202 @@
-// ha.cf's `respawn USER COMMAND`: programs tandem-hb runs for as long as it runs and restarts when
-// they exit, as heartbeat does (ha.cf(5); heartbeat.c ManagedChildDied): an exit status of 100
-// means "do not restart me"; a child that dies within 30 s of its start counts as a fast death,
-// and after more than 10 of those heartbeat logs "respawning too fast" and gives up on it. The
-// decision is pure (respawnDecision); Respawner runs the children as USER and ends them, by PID,
-// when tandem-hb stops.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import type { Logger } from 'pino';
+// ha.cf's `respawn USER COMMAND`: programs tandem-hb runs for as long as it runs, as heartbeat's
+// managed children (heartbeat.c ManagedChildDied, start_a_child_client, shutdown_last_client_child):
+// - run as `/bin/sh -c "exec COMMAND"` as USER, in a process group of their own, stdio on /dev/null;
+// - a child that exits with status 100 is not restarted; any other end restarts it at once, but a
+//   child that died within 30 s of its start is a short run and waits 1 s before its exec;
+// - more than 10 short runs in a row: "respawning too fast", and it is not started again (until a
+//   reload or restart of tandem-hb);
+// - at stop the children are ended last first, one after the other, SIGTERM to the process group
+//   (SIGKILL after a grace period: a Tandem addition so stop always ends).
+// The decision is pure (respawnDecision); Respawner runs it against an injected process and timer
+// layer, so tests drive it with a fake clock.
+import { spawn } from 'node:child_process';
+import os from 'node:os';
 import type { Respawn } from '../config/heartbeat/index.js';
 
-export const FAST_DEATH_MS = 30_000;
-export const MAX_FAST_RESPAWNS = 10;
-/** a short pause before a restart, so a program that cannot start does not spin */
-export const RESTART_DELAY_MS = 1000;
+export const SHORT_RUN_MS = 30_000;
+export const MAX_SHORT_RUNS = 10;
+/** heartbeat's child sleeps this long before its exec when its previous run was short */
+export const SHORT_RUN_DELAY_MS = 1000;
+export const STOP_GRACE_MS = 10_000;
 
 export type RespawnDecision =
-  | { action: 'restart'; fastDeaths: number }
-  | { action: 'give-up'; fastDeaths: number; reason: string };
+  | { action: 'restart'; shortRuns: number; delayMs: number }
+  | { action: 'leave'; shortRuns: number; reason: 'exit-100' | 'too-fast' | 'stopping' };
 
-export function respawnDecision(exit: { code: number | null; signal: string | null }, ranMs: number, fastDeaths: number): RespawnDecision {
-  if (exit.code === 100) return { action: 'give-up', fastDeaths, reason: 'exited with status 100: not respawning it' };
-  const fast = ranMs < FAST_DEATH_MS ? fastDeaths + 1 : 0;
-  if (fast > MAX_FAST_RESPAWNS) return { action: 'give-up', fastDeaths: fast, reason: 'respawning too fast: giving up on it' };
-  return { action: 'restart', fastDeaths: fast };
+/** Pure: what to do when a respawn child ended after `ranMs`, with `shortRuns` short runs before. */
+export function respawnDecision(exitCode: number | null, ranMs: number, shortRuns: number, stopping: boolean): RespawnDecision {
+  if (stopping) return { action: 'leave', shortRuns, reason: 'stopping' };
+  if (exitCode === 100) return { action: 'leave', shortRuns, reason: 'exit-100' };
+  const short = ranMs < SHORT_RUN_MS ? shortRuns + 1 : 0;
+  if (short > MAX_SHORT_RUNS) return { action: 'leave', shortRuns: 0, reason: 'too-fast' };
+  return { action: 'restart', shortRuns: short, delayMs: short > 0 ? SHORT_RUN_DELAY_MS : 0 };
 }
+
+export function respawnKey(r: Pick<Respawn, 'user' | 'command'>): string {
+  return `${r.user} ${r.command.join(' ')}`;
+}
+
+/** what Respawner needs of a child process */
+export interface ChildProc {
+  readonly pid?: number | undefined;
+  once(event: 'exit', cb: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  once(event: 'error', cb: (err: Error) => void): unknown;
+}
+
+export interface RespawnIo {
+  /** start `sh -c "exec COMMAND"` as uid/gid (null: as ourselves) in a new process group */
+  spawn(command: string, ids: { uid: number; gid: number } | null, env: NodeJS.ProcessEnv): ChildProc;
+  /** signal the child's process group */
+  killGroup(pid: number, signal: NodeJS.Signals): void;
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(t: unknown): void;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+/** a respawn line with its user resolved (ha-load.ts checks them at start and reload) */
+export interface RespawnSpec extends Respawn { uid: number; gid: number }
 
 interface Child {
-  spec: Respawn;
-  proc: ChildProcess | null;
+  spec: RespawnSpec;
+  text: string;
+  proc: ChildProc | null;
   startedAt: number;
-  fastDeaths: number;
-  timer: NodeJS.Timeout | null;
-}
-
-function lookupUser(user: string): { uid: number; gid: number } {
-  const id = (args: string[]) => Number(execFileSync('id', [...args, user], { encoding: 'utf8' }).trim());
-  return { uid: id(['-u']), gid: id(['-g']) };
+  shortRuns: number;
+  timer: unknown;
+  /** respawning has ended for it: exit 100, too fast, or removed */
+  done: boolean;
 }
 
 export class Respawner {
-  private readonly children: Child[] = [];
+  private children: Child[] = [];
   private stopping = false;
 
-  constructor(specs: readonly Respawn[], private readonly log: Logger, private readonly now: () => number = Date.now) {
-    for (const spec of specs) this.children.push({ spec, proc: null, startedAt: 0, fastDeaths: 0, timer: null });
+  constructor(specs: readonly RespawnSpec[], private readonly io: RespawnIo, private readonly env: () => NodeJS.ProcessEnv = () => ({})) {
+    this.children = specs.map((s) => this.child(s));
   }
 
   start(): void {
+    const me = process.getuid?.();
+    const others = this.children.filter((c) => c.spec.uid !== me).map((c) => c.spec.user);
+    if (me !== 0 && others.length > 0) {
+      this.io.log.warn({ users: others }, `not running as root: respawn clients run as uid ${me}, not as ${[...new Set(others)].join(', ')}`);
+    }
     for (const c of this.children) this.run(c);
   }
 
-  private run(c: Child): void {
-    if (this.stopping) return;
-    const [cmd, ...args] = c.spec.command;
-    let ids: { uid: number; gid: number } | undefined;
-    try {
-      // as root, run as USER; as another user we can only run as ourselves
-      if (process.getuid?.() === 0) ids = lookupUser(c.spec.user);
-    } catch {
-      this.log.error({ user: c.spec.user, command: c.spec.command }, `respawn: unknown user '${c.spec.user}'; not starting ${cmd}`);
-      return;
+  /**
+   * Reload: children of lines that stay keep running (and their count of short runs); lines that
+   * went away are ended; new lines start; a child given up on gets a new chance, as heartbeat's
+   * restart gives it.
+   */
+  async update(specs: readonly RespawnSpec[]): Promise<void> {
+    const next = new Map(specs.map((s) => [respawnKey(s), s]));
+    const gone = this.children.filter((c) => !next.has(respawnKey(c.spec)));
+    const kept = new Map(this.children.filter((c) => next.has(respawnKey(c.spec))).map((c) => [respawnKey(c.spec), c]));
+    this.children = specs.map((s) => kept.get(respawnKey(s)) ?? this.child(s));
+    for (const c of gone) this.io.log.info({ command: c.text }, `respawn line removed: ending client "${c.text}"`);
+    await this.end(gone.reverse());
+    for (const c of this.children) {
+      if (c.proc || c.timer !== null) continue;
+      if (c.done) this.io.log.info({ command: c.text }, `giving client "${c.text}" a new chance (reload)`);
+      c.done = false;
+      c.shortRuns = 0;
+      this.run(c);
     }
-    const proc = spawn(cmd!, args, { stdio: 'ignore', ...(ids ?? {}) });
-    c.proc = proc;
-    c.startedAt = this.now();
-    proc.once('error', (err) => this.log.error({ command: c.spec.command, err: err.message }, `respawn: cannot start ${cmd}`));
-    proc.once('spawn', () => this.log.info({ command: c.spec.command, pid: proc.pid, user: c.spec.user }, `Starting child client "${c.spec.command.join(' ')}" (pid ${proc.pid})`));
-    proc.once('exit', (code, signal) => {
-      c.proc = null;
-      if (this.stopping) return;
-      const d = respawnDecision({ code, signal }, this.now() - c.startedAt, c.fastDeaths);
-      c.fastDeaths = d.fastDeaths;
-      if (d.action === 'give-up') {
-        this.log.error({ command: c.spec.command, code, signal }, `Client "${c.spec.command.join(' ')}" ${d.reason}`);
-        return;
-      }
-      this.log.warn({ command: c.spec.command, code, signal }, `Managed "${c.spec.command.join(' ')}" process exited (${signal ?? `status ${code}`}); respawning`);
-      c.timer = setTimeout(() => {
-        c.timer = null;
-        this.run(c);
-      }, RESTART_DELAY_MS);
-    });
   }
 
-  /** Ends every child (SIGTERM, then SIGKILL after `graceMs`) and restarts none. */
-  async stop(graceMs = 5000): Promise<void> {
+  /** Ends every child, last first (heartbeat's shutdown order), and restarts none. */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.children.map(async (c) => {
-      if (c.timer) clearTimeout(c.timer);
-      const p = c.proc;
-      if (!p || p.exitCode !== null || p.signalCode !== null) return;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      const t = setTimeout(() => p.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(t);
-    }));
+    await this.end([...this.children].reverse(), graceMs);
   }
 
   /** PIDs of the children running now (status, tests). */
   pids(): number[] {
-    return this.children.flatMap((c) => (c.proc?.pid !== undefined && c.proc.exitCode === null ? [c.proc.pid] : []));
+    return this.children.flatMap((c) => (c.proc?.pid !== undefined ? [c.proc.pid] : []));
+  }
+
+  private child(spec: RespawnSpec): Child {
+    return { spec, text: spec.command.join(' '), proc: null, startedAt: 0, shortRuns: 0, timer: null, done: false };
+  }
+
+  private async end(children: Child[], graceMs = STOP_GRACE_MS): Promise<void> {
+    for (const c of children) {
+      c.done = true;
+      if (c.timer !== null) this.io.clearTimer(c.timer);
+      c.timer = null;
+      const p = c.proc;
+      if (!p || p.pid === undefined) continue;
+      const exited = new Promise<void>((r) => p.once('exit', () => r()));
+      this.io.log.info({ command: c.text, pid: p.pid }, `killing ${c.text} process group ${p.pid} with signal 15`);
+      this.signal(p.pid, 'SIGTERM');
+      const kill = this.io.setTimer(() => {
+        this.io.log.warn({ command: c.text, pid: p.pid }, `killing ${c.text} process group ${p.pid} with signal 9`);
+        this.signal(p.pid!, 'SIGKILL');
+      }, graceMs);
+      await exited;
+      this.io.clearTimer(kill);
+    }
+  }
+
+  private signal(pid: number, sig: NodeJS.Signals): void {
+    try {
+      this.io.killGroup(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  private run(c: Child): void {
+    if (this.stopping || c.done) return;
+    const { uid, gid } = c.spec;
+    const asSelf = process.getuid?.() !== 0;
+    this.io.log.info({ command: c.text, uid, gid }, `Starting child client "${c.text}" (${uid},${gid})`);
+    let proc: ChildProc;
+    try {
+      proc = this.io.spawn(`exec ${c.text}`, asSelf ? null : { uid, gid }, this.env());
+    } catch (e) {
+      this.io.log.error({ command: c.text, err: (e as Error).message }, `Cannot exec ${c.text}: ${(e as Error).message}`);
+      c.done = true;
+      return;
+    }
+    c.proc = proc;
+    c.startedAt = this.io.now();
+    this.io.log.info({ command: c.text, pid: proc.pid, user: c.spec.user },
+      `Starting "${c.text}" as uid ${asSelf ? process.getuid?.() : uid}  gid ${asSelf ? process.getgid?.() : gid} (pid ${proc.pid})`);
+    proc.once('error', (err) => this.io.log.error({ command: c.text, err: err.message }, `Cannot exec ${c.text}: ${err.message}`));
+    proc.once('exit', (code, signal) => this.onExit(c, proc, code, signal));
+  }
+
+  private onExit(c: Child, proc: ChildProc, code: number | null, signal: NodeJS.Signals | null): void {
+    if (c.proc !== proc) return;
+    c.proc = null;
+    const quiet = this.stopping || c.done;
+    if (!quiet && code !== null && code !== 0) this.io.log.error({ command: c.text, code }, `Client ${c.text} exited with return code ${code}.`);
+    if (!quiet && signal) this.io.log.error({ command: c.text, signal }, `Client ${c.text} (pid=${proc.pid}) killed by signal ${os.constants.signals[signal] ?? signal}.`);
+    const d = respawnDecision(code, this.io.now() - c.startedAt, c.shortRuns, quiet);
+    c.shortRuns = d.shortRuns;
+    if (d.action === 'leave') {
+      if (d.reason === 'too-fast') this.io.log.error({ command: c.text }, `Client ${c.text} "respawning too fast"`);
+      if (d.reason !== 'stopping') c.done = true;
+      return;
+    }
+    this.io.log.error({ command: c.text, delayMs: d.delayMs }, `Respawning client "${c.text}":`);
+    // heartbeat forks at once and the child sleeps before its exec; a timer here is the same wait
+    c.timer = this.io.setTimer(() => {
+      c.timer = null;
+      this.run(c);
+    }, d.delayMs);
   }
 }
+
+/** The real process layer: sh -c in a new session (its own process group), killed by group. */
+export const systemRespawnIo = (log: RespawnIo['log']): RespawnIo => ({
+  spawn: (command, ids, env) => spawn('/bin/sh', ['-c', command], { detached: true, stdio: 'ignore', env: { ...process.env, ...env }, ...(ids ?? {}) }),
+  killGroup: (pid, signal) => process.kill(-pid, signal),
+  now: () => Date.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
+  log,
+});

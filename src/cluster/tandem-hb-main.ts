@@ -5,6 +5,7 @@
 //   standby [all|local|foreign|failback]   give groups to the peer (hb_standby)
 //   takeover [all|local|foreign|failback]  take groups from the peer (hb_takeover)
 //   cleanup GROUP                          manage a FAILED group again once stopped by hand
+//   reload                                 reread ha.cf, authkeys and haresources (also SIGHUP)
 // Exit codes follow LSB where they apply: 0 ok, 1 generic failure, 3 not running, 6 not configured.
 import { Command } from 'commander';
 import fs from 'node:fs';
@@ -89,6 +90,10 @@ async function runDaemon(g: GlobalOpts): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // heartbeat rereads its configuration on SIGHUP (heartbeat -r sends it); so does tandem-hb
+  process.on('SIGHUP', () => {
+    if (!stopping) void daemon.reload('SIGHUP').catch((err: Error) => logger.error({ err: err.message }, 'reload failed'));
+  });
 }
 
 export function buildProgram(): Command {
@@ -140,6 +145,19 @@ export function buildProgram(): Command {
   };
   operator('standby', 'give resource groups to the peer: all (default), local (the groups this node prefers), foreign|failback (the others)');
   operator('takeover', 'take resource groups from the peer: all (default), local, foreign, failback (the groups this node prefers)');
+
+  program.command('reload').description('reread ha.cf, authkeys and haresources without stopping anything (also SIGHUP); invalid files are refused')
+    .action(async () => {
+      let res: HbResponse;
+      try {
+        res = await sendHbRequest(g().runDir, { cmd: 'reload' }, 60_000);
+      } catch (e) {
+        if (e instanceof DaemonNotRunningError) throw new CliFailure(e.message, EXIT_NOT_RUNNING);
+        throw new CliFailure((e as Error).message, 1);
+      }
+      for (const l of res.log ?? []) process.stdout.write(`${l}\n`);
+      if (!res.ok) throw new CliFailure(res.message ?? 'reload failed', res.exitCode ?? 1);
+    });
 
   program.command('cleanup <group>').description('a FAILED group was stopped by hand: manage it again').action(async (group: string) => {
     const res = await ask(g(), { cmd: 'cleanup', group });

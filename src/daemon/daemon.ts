@@ -18,7 +18,8 @@ import { chooseWfcTimeout, waitConnectStep, waitSettingsOf, wfcTimeoutType } fro
 import { controlSocketPath, serveControl, type ControlRequest, type ControlResponse } from './control-protocol.js';
 import { StatusWriter } from './status-writer.js';
 import { EventsServer, eventsSocketPath } from './events-server.js';
-import { MetricsServer, buildRegistry, type ListenAddress } from './metrics.js';
+import { buildRegistry, type TandemdMetrics } from './metrics.js';
+import { MetricsServer, type ListenAddress } from '../net/metrics-server.js';
 import { renderProcDrbd, renderStatusText } from './status-render.js';
 import { runHandler } from './handler-runner.js';
 import { TANDEM_VERSION } from './version.js';
@@ -55,6 +56,8 @@ export class Daemon {
   private status: StatusWriter;
   private readonly events: EventsServer;
   private metrics: MetricsServer | null = null;
+  /** made in the constructor when --metrics is given, so the resources report to it from the start */
+  private readonly metricsData: TandemdMetrics | null;
   private waiters: Waiter[] = [];
   private stopping = false;
 
@@ -62,6 +65,7 @@ export class Daemon {
     this.config = loadConfig(opts.configPath);
     this.status = new StatusWriter(path.join(opts.runDir, 'status'), () => this.renderStatusFile());
     this.events = new EventsServer(eventsSocketPath(opts.runDir), () => [...this.resources.values()].map((r) => r.status()));
+    this.metricsData = opts.metrics ? buildRegistry(() => [...this.resources.values()].map((r) => r.status())) : null;
     for (const r of this.config.resources) {
       if (!r.hosts?.some((h) => h.names.includes(opts.node))) continue;
       const resolved = resolveResource(this.config, r.name, opts.node);
@@ -85,6 +89,7 @@ export class Daemon {
       unexportDevice: (res) => this.unexportDevice(res),
       deviceOpen: (res) => (this.exports.get(res.name)?.connectionCount ?? 0) > 0 || (this.kernelHolders.get(res.name)?.length ?? 0) > 0,
       uuids: defaultUuidEngine(),
+      onHelper: this.metricsData ? (res, handler) => this.metricsData?.helperCalled(res.name, handler) : undefined,
     });
   }
 
@@ -92,8 +97,9 @@ export class Daemon {
     return path.join(this.opts.runDir, 'nbd', `${resource}.sock`);
   }
 
-  private async exportDevice(res: Resource, backend: NbdBackend): Promise<void> {
+  private async exportDevice(res: Resource, device: NbdBackend): Promise<void> {
     if (this.exports.has(res.name)) return;
+    const backend = this.metricsData ? this.metricsData.requests.instrument(device, res.name, res.cfg.self.minor) : device;
     const server = new NbdServer({ socketPath: this.nbdSocketPath(res.name), exportName: res.name, backend, maxPayload: NBD_MAX_PAYLOAD, logger: this.opts.logger.child({ resource: res.name, part: 'nbd' }) });
     await server.listen();
     this.exports.set(res.name, server);
@@ -246,10 +252,16 @@ export class Daemon {
       this.opts.logger.error({ err: err.message }, 'control socket error'));
     this.status.start();
     await this.events.listen();
-    if (this.opts.metrics) {
-      this.metrics = new MetricsServer(this.opts.metrics, buildRegistry(() => [...this.resources.values()].map((r) => r.status())));
-      await this.metrics.listen();
-      this.opts.logger.info({ metrics: `http://${this.opts.metrics.host}:${this.metrics.port}/metrics` }, 'serving Prometheus metrics');
+    if (this.opts.metrics && this.metricsData) {
+      // monitoring is not worth losing replication over: a listener that cannot bind is logged
+      const m = new MetricsServer(this.opts.metrics, this.metricsData.registry);
+      try {
+        await m.listen();
+        this.metrics = m;
+        this.opts.logger.info({ metrics: `http://${this.opts.metrics.host}:${m.port}/metrics` }, 'serving Prometheus metrics');
+      } catch (e) {
+        this.opts.logger.error({ err: (e as Error).message, address: this.opts.metrics }, 'cannot serve Prometheus metrics; going on without them');
+      }
     }
     this.opts.logger.info({ node: this.opts.node, resources: [...this.resources.keys()], runDir: this.opts.runDir }, 'tandemd started');
   }

@@ -2,17 +2,27 @@
 // time (nothing on the data path). Names follow drbd-reactor's prometheus plugin where it has the
 // same thing (drbd_resource_role, drbd_connection_state, drbd_device_state as enum gauges with one
 // series per value, drbd_device_written_bytes_total, drbd_peerdevice_outofsync_bytes, …); what it
-// lacks is tandem_*. Served on an HTTP listener only when asked for (`tandemd --metrics ADDR`).
-import http from 'node:http';
+// lacks is tandem_*. Served on an HTTP listener only when asked for (`tandemd --metrics ADDR`,
+// src/net/metrics-server.ts). Two things are counted as they happen rather than read from the
+// snapshot: NBD request latencies (request-metrics.ts) and the DRBD handlers called.
 import client from 'prom-client';
 import { CONN_STATES, DISK_STATES, ROLES } from '../replication/drbd-states.js';
 import { connectionOf, replicationOf } from './events2.js';
+import { TANDEM_VERSION } from './version.js';
 import type { ResourceStatus } from './status-types.js';
+import { RequestMetrics } from './request-metrics.js';
+
+export interface TandemdMetrics {
+  registry: client.Registry;
+  requests: RequestMetrics;
+  /** a DRBD handler was called (configured or not): split-brain, initial-split-brain, fence-peer, … */
+  helperCalled(resource: string, handler: string): void;
+}
 
 const CONNECTIONS = [...new Set(CONN_STATES.map(connectionOf))];
 const REPLICATIONS = [...new Set(CONN_STATES.map(replicationOf))];
 
-export function buildRegistry(snapshot: () => ResourceStatus[]): client.Registry {
+export function buildRegistry(snapshot: () => ResourceStatus[]): TandemdMetrics {
   const reg = new client.Registry();
   const res = (s: ResourceStatus) => ({ name: s.name });
   const dev = (s: ResourceStatus) => ({ name: s.name, volume: '0', minor: String(s.minor) });
@@ -59,12 +69,13 @@ export function buildRegistry(snapshot: () => ResourceStatus[]): client.Registry
   new client.Gauge({ name: 'drbd_resource_resources', help: 'Number of resources', registers: [reg], collect() { this.set(snapshot().length); } });
   enumGauge('drbd_connection_state', 'DRBD connection state', ['name', 'conn_name'], CONNECTIONS, (s) => [peer(s), connectionOf(s.cs)]);
   enumGauge('drbd_connection_peer_role', 'DRBD role of the peer', ['name', 'conn_name'], ROLES, (s) => [peer(s), s.peerRole]);
-  gauge('drbd_connection_apinflight_requests', 'Application requests in flight (not completed)', ['name', 'conn_name'], (s) => [peer(s), s.counters.ap]);
   enumGauge('drbd_device_state', 'DRBD device (local disk) state', ['name', 'volume', 'minor'], DISK_STATES, (s) => [dev(s), s.disk]);
   gauge('drbd_device_size_bytes', 'Device size in bytes', ['name', 'volume', 'minor'], (s) => (s.sizeBytes === undefined ? null : [dev(s), s.sizeBytes]));
   counter('drbd_device_written_bytes_total', 'Net data written on the local disk', ['name', 'volume', 'minor'], (s) => [dev(s), s.counters.dw * 1024]);
   counter('drbd_device_read_bytes_total', 'Net data read from the local disk', ['name', 'volume', 'minor'], (s) => [dev(s), s.counters.dr * 1024]);
   counter('drbd_device_alwrites_total', 'Updates of the activity log area of the metadata', ['name', 'volume', 'minor'], (s) => [dev(s), s.counters.al]);
+  // drbd-reactor's name for DRBD 9's upper_pending, which is 8.4's ap (application requests not yet completed)
+  gauge('drbd_device_upperpending', 'Number of block I/O requests forwarded to the device, but not yet answered', ['name', 'volume', 'minor'], (s) => [dev(s), s.counters.ap]);
   counter('drbd_device_bmwrites_total', 'Bitmap pages written to the metadata', ['name', 'volume', 'minor'], (s) => [dev(s), s.counters.bm]);
   enumGauge('drbd_peerdevice_replication_state', 'DRBD replication state with the peer', ['name', 'conn_name', 'volume'], REPLICATIONS, (s) => [peerDev(s), replicationOf(s.cs)]);
   enumGauge('drbd_peerdevice_peer_disk_state', "DRBD state of the peer's disk", ['name', 'conn_name', 'volume'], DISK_STATES, (s) => [peerDev(s), s.peerDisk]);
@@ -76,56 +87,15 @@ export function buildRegistry(snapshot: () => ResourceStatus[]): client.Registry
   gauge('tandem_resync_rate_bytes_per_second', 'Current resync (or verify) rate', ['name', 'conn_name', 'volume'], (s) => [peerDev(s), (sync(s)?.speedKiBs ?? 0) * 1024]);
   gauge('tandem_resync_remaining_bytes', 'Bytes the running resync (or verify) still has to do', ['name', 'conn_name', 'volume'], (s) => [peerDev(s), (sync(s)?.leftKiB ?? 0) * 1024]);
   gauge('tandem_resync_remaining_seconds', 'Estimated seconds until the running resync (or verify) finishes', ['name', 'conn_name', 'volume'], (s) => [peerDev(s), sync(s)?.etaSec ?? 0]);
+  const helpers = new client.Counter({
+    name: 'tandem_resource_helper_calls_total',
+    help: 'DRBD handlers called, configured or not (initial-split-brain: a split brain was detected; split-brain: it was not resolved automatically; fence-peer: fencing)',
+    labelNames: ['name', 'helper'], registers: [reg],
+  });
+  new client.Gauge({
+    name: 'tandem_build_info', help: 'Tandem version of this tandemd (always 1)', labelNames: ['version'], registers: [reg],
+    collect() { this.set({ version: TANDEM_VERSION }, 1); },
+  });
   client.collectDefaultMetrics({ register: reg, prefix: 'tandemd_' });
-  return reg;
-}
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/** `PORT`, `HOST:PORT` or `[V6]:PORT`; a bare port listens on 127.0.0.1 only. */
-export function parseListenAddress(spec: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d+)$/.exec(spec) ?? /^()()(\d+)$/.exec(spec);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`invalid metrics address '${spec}' (expected PORT, HOST:PORT or [IPV6]:PORT)`);
-  }
-  return { host: m[1] || m[2] || '127.0.0.1', port };
-}
-
-export class MetricsServer {
-  private server: http.Server | null = null;
-
-  constructor(private readonly address: ListenAddress, private readonly registry: client.Registry) {}
-
-  async listen(): Promise<void> {
-    const server = http.createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${err.message}\n`),
-      );
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.address.port, this.address.host, () => resolve());
-    });
-  }
-
-  get port(): number | undefined {
-    const a = this.server?.address();
-    return a && typeof a === 'object' ? a.port : undefined;
-  }
-
-  async close(): Promise<void> {
-    const s = this.server;
-    this.server = null;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
-  }
+  return { registry: reg, requests: new RequestMetrics(reg), helperCalled: (name, helper) => helpers.inc({ name, helper }) };
 }

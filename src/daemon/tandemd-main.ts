@@ -2,8 +2,9 @@
 import { Command } from 'commander';
 import pino from 'pino';
 import { Daemon } from './daemon.js';
-import { parseListenAddress } from './metrics.js';
-import { SYSLOG_FACILITIES, SyslogTee } from '../logging/syslog.js';
+import { parseListenAddress } from '../net/metrics-server.js';
+import { SYSLOG_FACILITIES } from '../logging/syslog.js';
+import { SyslogTee } from '../logging/syslog-tee.js';
 import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from '../cli/common-options.js';
 import { TANDEM_VERSION } from './version.js';
 

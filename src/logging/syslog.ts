@@ -1,84 +1,193 @@
-// Log lines to the local syslog, as daemons of this field do (heartbeat users look there first).
-// Through logger(1) (util-linux, on every Debian system): Node has no unix datagram sockets, and
-// logger speaks /dev/log's protocol (RFC 3164) exactly. One logger at a time, in order; a syslog
-// that is gone or slow never blocks the daemon (after 1000 waiting lines new ones are dropped).
-// TANDEM_SYSLOG_SOCKET names another socket than /dev/log (the tests listen on their own).
-import { spawn } from 'node:child_process';
-import { Writable } from 'node:stream';
+// Lines to the local syslog socket, as syslog(3) writes them (heartbeat users look there first).
+// The datagram is RFC 3164 as glibc's syslog(3) sends it to /dev/log: `<PRI>Mmm dd hh:mm:ss TAG: MSG`
+// in local time and without a host name (the syslog daemon adds it). Node has no unix datagram
+// sockets; unix-dgram (the addon winston-syslog and hot-shots use) sends them. Nothing here may
+// block or crash a daemon: a missing or dead syslog daemon loses lines (reported once), a full
+// socket queues up to MAX_QUEUED lines and retries, and beyond that lines are dropped and counted
+// ("N messages were dropped", as heartbeat's cl_log says).
+// TANDEM_SYSLOG_SOCKET names another socket than /dev/log (tests listen on their own).
+import { createRequire } from 'node:module';
 
-/** syslog(3)'s facility names, and heartbeat's `none` */
-export const SYSLOG_FACILITIES: ReadonlySet<string> = new Set([
-  'auth', 'authpriv', 'cron', 'daemon', 'ftp', 'kern', 'lpr', 'mail', 'news', 'syslog', 'user', 'uucp',
-  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7', 'none',
-]);
-
-/** pino's numeric levels → syslog priorities and the words heartbeat prints */
-export const SYSLOG_LEVELS: Readonly<Record<number, { prio: string; word: string }>> = {
-  10: { prio: 'debug', word: 'debug' },
-  20: { prio: 'debug', word: 'debug' },
-  30: { prio: 'info', word: 'info' },
-  40: { prio: 'warning', word: 'WARN' },
-  50: { prio: 'err', word: 'ERROR' },
-  60: { prio: 'crit', word: 'CRIT' },
+/** syslog(3)'s facility codes (<sys/syslog.h>), by the names ha.cf and logger(1) use */
+export const SYSLOG_FACILITY_CODES: Readonly<Record<string, number>> = {
+  kern: 0, user: 1, mail: 2, daemon: 3, auth: 4, syslog: 5, lpr: 6, news: 7, uucp: 8, cron: 9,
+  authpriv: 10, ftp: 11, local0: 16, local1: 17, local2: 18, local3: 19, local4: 20, local5: 21, local6: 22, local7: 23,
 };
 
-export class SyslogQueue {
-  private queue: string[][] = [];
-  private running = false;
+/** the facility names ha.cf's logfacility accepts: syslog(3)'s and heartbeat's `none` */
+export const SYSLOG_FACILITIES: ReadonlySet<string> = new Set([...Object.keys(SYSLOG_FACILITY_CODES), 'none']);
+
+export type SyslogSeverity = 'emerg' | 'alert' | 'crit' | 'err' | 'warning' | 'notice' | 'info' | 'debug';
+export const SEVERITY_CODES: Readonly<Record<SyslogSeverity, number>> = {
+  emerg: 0, alert: 1, crit: 2, err: 3, warning: 4, notice: 5, info: 6, debug: 7,
+};
+
+/** pino's numeric levels → syslog severities and the words heartbeat's cl_log prints */
+export const SYSLOG_LEVELS: Readonly<Record<number, { severity: SyslogSeverity; word: string }>> = {
+  10: { severity: 'debug', word: 'debug' },
+  20: { severity: 'debug', word: 'debug' },
+  30: { severity: 'info', word: 'info' },
+  40: { severity: 'warning', word: 'WARN' },
+  50: { severity: 'err', word: 'ERROR' },
+  60: { severity: 'crit', word: 'CRIT' },
+};
+
+export function levelInfo(pinoLevel: number): { severity: SyslogSeverity; word: string } {
+  return SYSLOG_LEVELS[pinoLevel] ?? (pinoLevel >= 60 ? SYSLOG_LEVELS[60]! : pinoLevel >= 50 ? SYSLOG_LEVELS[50]! : pinoLevel >= 40 ? SYSLOG_LEVELS[40]! : pinoLevel >= 30 ? SYSLOG_LEVELS[30]! : SYSLOG_LEVELS[20]!);
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** syslog(3)'s `%h %e %T` in local time: `Dec  4 04:05:06` */
+export function rfc3164Time(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** a datagram longer than this is cut (rsyslog's and journald's defaults take 8 KiB) */
+export const MAX_DATAGRAM = 8192;
+
+/**
+ * One datagram as syslog(3) sends it to /dev/log. `tag` is openlog's ident (with `[pid]` when the
+ * caller wants LOG_PID's form); PRI = facility * 8 + severity.
+ */
+export function formatRfc3164(facility: string, severity: SyslogSeverity, time: Date, tag: string, msg: string): Buffer {
+  const code = SYSLOG_FACILITY_CODES[facility];
+  if (code === undefined) throw new Error(`'${facility}' is not a syslog facility`);
+  // one line per message: a newline inside would read as two messages in the log files
+  const text = `<${code * 8 + SEVERITY_CODES[severity]}>${rfc3164Time(time)} ${tag}: ${msg.replace(/\r?\n/g, ' ')}`;
+  const buf = Buffer.from(text);
+  return buf.length <= MAX_DATAGRAM ? buf : buf.subarray(0, MAX_DATAGRAM);
+}
+
+export function syslogSocketPath(): string {
+  return process.env.TANDEM_SYSLOG_SOCKET || '/dev/log';
+}
+
+/** unix-dgram's socket, the part used here */
+export interface UnixDgramSocket {
+  send(buf: Buffer, offset: number, length: number, path: string, cb?: (err?: Error) => void): void;
+  bind(path: string): void;
+  on(event: 'message', cb: (buf: Buffer) => void): void;
+  on(event: 'error', cb: (err: Error & { code?: number }) => void): void;
+  close(): void;
+}
+interface UnixDgramModule { createSocket(type: 'unix_dgram', listener?: (buf: Buffer) => void): UnixDgramSocket }
+
+let unixDgram: UnixDgramModule | null = null;
+export function unixDgramModule(): UnixDgramModule {
+  unixDgram ??= createRequire(import.meta.url)('unix-dgram') as UnixDgramModule;
+  return unixDgram;
+}
+
+export const MAX_QUEUED = 1000;
+const RETRY_MS = 50;
+const EAGAIN = -11;
+const ENOBUFS = -105;
+
+/**
+ * A sender of datagrams to one syslog socket. sendto(2) on every line, so a syslog daemon that
+ * restarts (or a socket that appears later) is found again without reconnecting.
+ * `trouble` hears about a lost syslog once per outage and about dropped lines.
+ */
+export class SyslogSender {
+  private sock: UnixDgramSocket | null = null;
+  private queue: Buffer[] = [];
+  private retry: NodeJS.Timeout | null = null;
+  private dropped = 0;
+  private failing: string | null = null;
+  private closed = false;
 
   constructor(
-    private readonly tag: string,
-    private readonly facility: string,
-    private readonly socket: string | undefined = process.env.TANDEM_SYSLOG_SOCKET,
+    readonly path: string = syslogSocketPath(),
+    private readonly trouble: (msg: string) => void = () => {},
+    private readonly createSocket: () => UnixDgramSocket = () => unixDgramModule().createSocket('unix_dgram'),
   ) {}
 
-  send(prio: string, text: string): void {
-    if (this.queue.length > 1000) return;
-    this.queue.push(['-t', this.tag, `--id=${process.pid}`, '-p', `${this.facility}.${prio}`, ...(this.socket ? ['-u', this.socket] : []), '--', text]);
-    this.next();
+  send(datagram: Buffer): void {
+    if (this.closed) return;
+    if (this.queue.length >= MAX_QUEUED) {
+      this.dropped += 1;
+      return;
+    }
+    this.queue.push(datagram);
+    if (!this.retry) this.flush();
   }
 
-  private next(): void {
-    if (this.running) return;
-    const args = this.queue.shift();
-    if (!args) return;
-    this.running = true;
-    const child = spawn('logger', args, { stdio: 'ignore' });
-    const done = () => {
-      this.running = false;
-      this.next();
-    };
-    child.once('error', done);
-    child.once('exit', done);
+  /** lines waiting for room in the socket (tests, status) */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+    this.queue = [];
+    this.sock?.close();
+    this.sock = null;
+  }
+
+  private socket(): UnixDgramSocket {
+    if (!this.sock) {
+      this.sock = this.createSocket();
+      this.sock.on('error', () => { /* sendto reports through its return value */ });
+    }
+    return this.sock;
+  }
+
+  private flush(): void {
+    this.retry = null;
+    if (!this.sock) {
+      try {
+        this.socket();
+      } catch (e) {
+        // the addon could not load: say so once, drop the lines, never take the daemon down
+        this.queue = [];
+        if (this.failing === null) {
+          this.failing = 'no socket';
+          this.trouble(`syslog: cannot open a unix datagram socket (${(e as Error).message}); lines meant for syslog are lost`);
+        }
+        return;
+      }
+    }
+    while (this.queue.length > 0 && !this.closed) {
+      const err = this.sendOne(this.queue[0]!);
+      if (err === EAGAIN || err === ENOBUFS) {
+        // the syslog daemon is behind: try again shortly, keeping the order
+        this.retry = setTimeout(() => this.flush(), RETRY_MS);
+        this.retry.unref?.();
+        return;
+      }
+      this.queue.shift();
+      if (err === 0) {
+        if (this.failing) {
+          this.trouble(`syslog: ${this.path} works again`);
+          this.failing = null;
+        }
+      } else if (this.failing === null) {
+        // no syslog daemon (ENOENT, ECONNREFUSED) or another error: the line is lost, said once
+        this.failing = errnoName(err);
+        this.trouble(`syslog: cannot send to ${this.path} (${this.failing}); lines meant for syslog are lost until it works again`);
+      }
+    }
+    if (this.dropped > 0 && !this.closed) {
+      const n = this.dropped;
+      this.dropped = 0;
+      this.trouble(`syslog: ${n} messages were dropped`);
+    }
+  }
+
+  private sendOne(buf: Buffer): number {
+    let code = 0;
+    this.socket().send(buf, 0, buf.length, this.path, (err?: Error & { code?: number }) => {
+      if (err) code = typeof err.code === 'number' ? (err.code === 1 ? EAGAIN : err.code) : -1;
+    });
+    return code;
   }
 }
 
-/**
- * A pino destination for a daemon's `--syslog`: every JSON line to stdout as before, and those at
- * info or above to syslog as `info: r0: message` (the resource first, as DRBD's kernel messages
- * name it).
- */
-export class SyslogTee extends Writable {
-  private readonly syslog: SyslogQueue;
-
-  constructor(tag: string, facility: string, socket?: string) {
-    super();
-    this.syslog = new SyslogQueue(tag, facility, socket);
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const line = chunk.toString();
-    process.stdout.write(line);
-    try {
-      const rec = JSON.parse(line) as { level?: number; msg?: string; resource?: string };
-      const level = rec.level ?? 30;
-      if (level >= 30) {
-        const lv = SYSLOG_LEVELS[level] ?? SYSLOG_LEVELS[30]!;
-        this.syslog.send(lv.prio, `${lv.word}: ${rec.resource ? `${rec.resource}: ` : ''}${rec.msg ?? ''}`);
-      }
-    } catch {
-      /* not JSON: stdout only */
-    }
-    cb();
-  }
+function errnoName(err: number): string {
+  const names: Record<number, string> = { [-2]: 'ENOENT', [-13]: 'EACCES', [-91]: 'EPROTOTYPE', [-111]: 'ECONNREFUSED', [-90]: 'EMSGSIZE' };
+  return names[err] ?? `errno ${-err}`;
 }

@@ -83,6 +83,10 @@ export interface HbPairOptions {
   /** extra ha.cf lines */
   haCf?: string;
   stonithFails?: number;
+  /** tandem-hb --log-level (default debug) */
+  logLevel?: string;
+  /** extra environment for the daemons */
+  env?: Record<string, string>;
 }
 
 export class HbNode {
@@ -100,8 +104,8 @@ export class HbNode {
   start(): void {
     const out = fs.openSync(this.logFile, 'a');
     this.proc = spawn(process.execPath, [TANDEM_HB, '--ha-dir', this.pair.haDir, '--node', this.name, '--run-dir', this.runDir,
-      '--bind', ADDR[this.name], '--log-level', 'debug', 'start'], {
-      env: { ...process.env, TANDEM_TEST_DIR: this.dir, STONITH_FAILS: String(this.pair.opts.stonithFails ?? 0) },
+      '--bind', ADDR[this.name], '--log-level', this.pair.opts.logLevel ?? 'debug', 'start'], {
+      env: { ...process.env, TANDEM_TEST_DIR: this.dir, STONITH_FAILS: String(this.pair.opts.stonithFails ?? 0), ...this.pair.opts.env },
       stdio: ['ignore', out, out],
     });
     fs.closeSync(out);

@@ -254,13 +254,18 @@ ${host('node2', p2, 'disk2.img')}
     for (const n of this.nodes) await n.admOk('up', 'r0');
   }
 
-  /** create-md, start, up, force node1 Primary and wait for the initial full sync to finish */
-  async initialSync(): Promise<void> {
+  /** create-md, start, up, force node1 Primary: the initial full sync starts (and runs on) */
+  async startInitialSync(): Promise<void> {
     await this.createMd();
     await this.startBoth();
     await this.upBoth();
     await this.node1.admOk('wait-connect', 'r0', '--timeout', '30');
     await this.node1.admOk('primary', '--force', 'r0');
+  }
+
+  /** startInitialSync, then wait for the initial full sync to finish */
+  async initialSync(): Promise<void> {
+    await this.startInitialSync();
     await this.node1.admOk('wait-sync', 'r0', '--timeout', '60');
     await this.node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected', 'UpToDate after initial sync');
   }

@@ -102,6 +102,8 @@ describe('scripts/install.sh --root DIR', () => {
     const manifest = fs.readFileSync(rootPath('usr/lib/tandem/install-manifest'), 'utf8').trim().split('\n');
     expect(manifest).toContain(rootPath('etc/init.d/tandem'));
     expect(manifest).not.toContain(rootPath('etc/tandem/tandem.conf'));
+    // tandem-hb's status page (ha.cf tandem_web) is served from the package's web/
+    expect(fs.readFileSync(rootPath('usr/lib/node_modules/tandem/web/index.html'), 'utf8')).toContain('/assets/app.js');
   });
 
   it("installs DRBD's notify handlers: notify-split-brain.sh mails the recipient and logs to syslog", async () => {
@@ -121,6 +123,22 @@ describe('scripts/install.sh --root DIR', () => {
     expect(mail).toContain('Tandem detected a split brain in resource r0');
     expect(mail).toMatch(/peer: +node2/);
     expect(fs.readFileSync(rootPath('syslog.txt'), 'utf8')).toMatch(/^-t tandem-notify -p daemon\.warning Tandem split-brain on/);
+  });
+
+  it('installs ocf:tandem:tandem and the Pacemaker fencing handlers, pointing at the installed tandemadm', async () => {
+    const agent = rootPath('usr/lib/ocf/resource.d/tandem/tandem');
+    expect(fs.readFileSync(agent, 'utf8')).toContain(`INSTALL_BINDIR=${rootPath('usr/bin')}\n`);
+    const md = await run(agent, ['meta-data'], { PATH: BARE_PATH, OCF_ROOT: '/usr/lib/ocf' });
+    expect(md.code, md.out).toBe(0);
+    expect(md.out).toContain('<resource-agent name="tandem"');
+    const lib = rootPath('usr/lib/tandem');
+    expect(fs.readFileSync(path.join(lib, 'crm-fence-peer.sh'), 'utf8')).toContain(`TANDEMADM=${rootPath('usr/bin')}/tandemadm\n`);
+    expect(fs.readlinkSync(path.join(lib, 'crm-unfence-peer.sh'))).toBe('crm-fence-peer.sh');
+    // run by its second name, the wrapper runs the unfence command of the installed tandemadm
+    const r = await run(path.join(lib, 'crm-unfence-peer.sh'), ['--help'], { PATH: BARE_PATH });
+    expect(r.out).toContain('Usage: tandemadm crm-unfence-peer');
+    const manifest = fs.readFileSync(rootPath('usr/lib/tandem/install-manifest'), 'utf8').trim().split('\n');
+    expect(manifest).toEqual(expect.arrayContaining([agent, path.join(lib, 'crm-fence-peer.sh'), path.join(lib, 'crm-unfence-peer.sh')]));
   });
 
   // systemd-analyze ships with systemd; where it is missing there is nothing to verify the units with

@@ -135,11 +135,7 @@ describe('adjust', () => {
   it('applies a new resync rate to a running resync', async () => {
     pair = await Pair.create({ sizeMiB: 32, rate: '1M' });
     const { node1, node2 } = pair;
-    await pair.createMd();
-    await pair.startBoth();
-    await pair.upBoth();
-    await node1.admOk('wait-connect', 'r0', '--timeout', '30');
-    await node1.admOk('primary', '--force', 'r0');
+    await pair.startInitialSync();
     await waitFor(() => / want: 1,024 K\/sec/.test(fs.readFileSync(node2.statusFile, 'utf8')), 10_000, 'SyncTarget at 1 MiB/s');
     fs.writeFileSync(pair.config, fs.readFileSync(pair.config, 'utf8').replace('syncer { rate 1M; }', 'syncer { rate 200M; }'));
     await node2.admOk('adjust', 'r0');

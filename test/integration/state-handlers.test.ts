@@ -54,11 +54,7 @@ describe('state-driven handlers', () => {
   it('pri-on-incon-degr: a Primary on Inconsistent data that loses its UpToDate peer', async () => {
     pair = await Pair.create({ sizeMiB: 24, rate: '4M', handlers: { 'pri-on-incon-degr': 'true' } });
     const { node1, node2 } = pair;
-    await pair.createMd();
-    await pair.startBoth();
-    await pair.upBoth();
-    await node1.admOk('wait-connect', 'r0', '--timeout', '30');
-    await node1.admOk('primary', '--force', 'r0');
+    await pair.startInitialSync();
     await node2.waitState((s) => s.cs === 'SyncTarget', 'node2 SyncTarget');
     await node1.admOk('secondary', 'r0');
     // DRBD allows a Primary on Inconsistent data while the peer is UpToDate (reads go to the peer)
@@ -72,11 +68,7 @@ describe('state-driven handlers', () => {
   it('before-resync-source: a failing handler drops the connection before any resync data moves', async () => {
     pair = await Pair.create({ sizeMiB: 16, handlers: { 'before-resync-source': 'exit 1' } });
     const { node1, node2 } = pair;
-    await pair.createMd();
-    await pair.startBoth();
-    await pair.upBoth();
-    await node1.admOk('wait-connect', 'r0', '--timeout', '30');
-    await node1.admOk('primary', '--force', 'r0');
+    await pair.startInitialSync();
     await node1.waitState((s) => s.cs === 'StandAlone', 'node1 dropped the connection');
     expect(node1.logs).toMatch(/before-resync-source handler returned 1, dropping connection\./);
     expect(node1.handlerCalls().map((c) => c.handler)).toEqual(['before-resync-source']);

@@ -29,11 +29,7 @@ describe('wait-connect with the startup timeouts', () => {
     // wfc-timeout 0 waits forever: only the degraded choice can end this wait
     pair = await Pair.create({ sizeMiB: 8, startup: 'wfc-timeout 0; degr-wfc-timeout 1;' });
     const { node1, node2 } = pair;
-    await pair.createMd();
-    await pair.startBoth();
-    await pair.upBoth();
-    await node1.admOk('wait-connect', 'r0', '--timeout', '30');
-    await node1.admOk('primary', '--force', 'r0');
+    await pair.startInitialSync();
     await node1.waitState((s) => s.disk === 'UpToDate' && s.peerDisk === 'UpToDate', 'initial sync', 60_000);
     // the peer dies: node1 runs on as a degraded Primary (PRIMARY_IND, no CONNECTED_IND), then crashes
     await node2.kill();

@@ -16,7 +16,8 @@ export type HbMedium =
   | { kind: 'mcast'; iface: string; group: string; port: number; ttl: number; loop: 0 | 1; line: number };
 
 export interface PingGroup { name: string; hosts: string[] }
-export interface Respawn { user: string; command: string[] }
+/** `respawn USER /path [args]`: line and col of the command, for the checks at start (ha-load.ts) */
+export interface Respawn { user: string; command: string[]; line: number; col: number }
 /** `stonith_host <from|*> <type> <params…>`; Tandem runs `type` as an external fencing command. */
 export interface StonithHost { from: string; type: string; params: string[] }
 
@@ -260,7 +261,9 @@ export function parseHaCf(text: string, options: HaCfOptions = {}): HaParseResul
       case 'respawn': {
         const [user, cmd, ...rest] = args;
         if (!user || !cmd) { err(d, 'respawn needs a user and a command: respawn USER /path/to/program [args]'); break; }
-        respawn.push({ user: user.text, command: [cmd.text, ...rest.map((r) => r.text)] });
+        // heartbeat's add_client_child_base: the command must be a full path
+        if (!cmd.text.startsWith('/')) { err(cmd, `Client child command [${cmd.text}] is not full pathname`); break; }
+        respawn.push({ user: user.text, command: [cmd.text, ...rest.map((r) => r.text)], line: cmd.line, col: cmd.col });
         break;
       }
       case 'stonith_host': {

@@ -51,13 +51,16 @@ describe('ha.cf tandem_* extensions', () => {
 
   it('reads every directive', () => {
     const r = ext('tandem_config /etc/tandem/t.conf\ntandem_run_dir /run/t\ntandem_timeout start 30\ntandem_timeout stonith 500ms\n'
-      + 'tandem_stop_retries 2 200ms\ntandem_stonith_retry 1\ntandem_monitor 5 2\ntandem_isolation off\n');
+      + 'tandem_stop_retries 2 200ms\ntandem_stonith_retry 1\ntandem_monitor 5 2\ntandem_isolation off\ntandem_metrics 9943\n'
+      + 'tandem_web 0.0.0.0:9944\ntandem_web_auth /etc/tandem/web-users\n');
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.value).toEqual({
       tandemConfig: '/etc/tandem/t.conf', tandemRunDir: '/run/t',
       timeoutsMs: { start: 30000, stop: 120000, status: 30000, stonith: 500 },
       stopRetries: 2, stopRetryMs: 200, stonithRetryMs: 1000, monitor: { intervalMs: 5000, maxRestarts: 2 }, isolation: false,
+      metrics: { host: '127.0.0.1', port: 9943 },
+      web: { host: '0.0.0.0', port: 9944 }, webAuthFile: '/etc/tandem/web-users',
     });
   });
 
@@ -68,6 +71,10 @@ describe('ha.cf tandem_* extensions', () => {
     ['tandem_stop_retries many', 'ha.cf:8:21: tandem_stop_retries needs the number of retries (a whole number)'],
     ['tandem_isolation maybe', "ha.cf:8:18: tandem_isolation: 'maybe' is not on or off"],
     ['tandem_monitor', 'ha.cf:8:1: usage: tandem_monitor INTERVAL [MAX_RESTARTS]'],
+    ['tandem_metrics 99999', "ha.cf:8:16: tandem_metrics: invalid metrics address '99999' (expected PORT, HOST:PORT or [IPV6]:PORT)"],
+    ['tandem_web host:', "ha.cf:8:12: tandem_web: invalid web address 'host:' (expected PORT, HOST:PORT or [IPV6]:PORT)"],
+    ['tandem_web_auth web-users', "ha.cf:8:17: tandem_web_auth: 'web-users' must be an absolute path"],
+    ['tandem_web_auth /etc/tandem/web-users', 'ha.cf:8:1: tandem_web_auth needs tandem_web: there is no status page to enable actions on'],
   ])('%s is refused: %s', (line, message) => {
     const r = ext(line + '\n');
     expect(r.ok).toBe(false);

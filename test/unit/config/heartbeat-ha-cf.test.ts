@@ -135,6 +135,7 @@ describe('ha.cf', () => {
     ['use_logd perhaps', "ha.cf:5:10: use_logd: 'perhaps' is not a boolean (yes/no, on/off, true/false)"],
     ['autojoin any', "ha.cf:5:10: 'autojoin any' conflicts with haresources (R1) resource management, as in heartbeat; Tandem supports only 'autojoin none': list the nodes with 'node'"],
     ['respawn hacluster', 'ha.cf:5:1: respawn needs a user and a command: respawn USER /path/to/program [args]'],
+    ['respawn hacluster ipfail', 'ha.cf:5:19: Client child command [ipfail] is not full pathname'],
     ['stonith baytech /etc/ha.d/conf/stonith.baytech', "ha.cf:5:1: the legacy 'stonith TYPE CONFIGFILE' form is not supported by Tandem; use 'stonith_host * TYPE params…' with an external fencing command"],
     ['warntime 0', 'ha.cf:5:10: warntime must be more than 0'],
     ['debug 300', "ha.cf:5:7: debug: '300' is not a level 0-255"],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseListenAddress } from '../../../src/daemon/metrics.js';
+import { parseListenAddress } from '../../../src/net/metrics-server.js';
 
 describe('tandemd --metrics ADDR', () => {
   it.each([

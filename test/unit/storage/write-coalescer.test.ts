@@ -64,8 +64,17 @@ describe.each(cases)('WriteCoalescer: $name', ({ size, direct }) => {
 });
 
 describe('WriteCoalescer: bulk writes', () => {
-  it(`writes of ${BULK_WRITE_BYTES / 1024} KiB and more go below the page cache unless they overlap another write of the batch`, async () => {
+  it(`writes of ${BULK_WRITE_BYTES / 1024} KiB and more go to writeBulk unless they overlap another write of the batch`, async () => {
     const d = openFile(4 * 1024 * 1024);
+    // Which path each write took, asserted on the routing itself: whether the kernel then keeps
+    // the O_DIRECT range out of the page cache depends on the filesystem (block-device.test.ts
+    // checks that part where the machine allows it).
+    const bulkAt: number[] = [];
+    const writeBulk = d.writeBulk.bind(d);
+    d.writeBulk = (offset: number, data: Buffer) => {
+      bulkAt.push(offset);
+      return writeBulk(offset, data);
+    };
     const c = new WriteCoalescer(d);
     const big = randomBytes(BULK_WRITE_BYTES);
     const small = randomBytes(4096);
@@ -78,10 +87,7 @@ describe('WriteCoalescer: bulk writes', () => {
       c.write(2 * 1024 * 1024, a),
       c.write(2 * 1024 * 1024 + 4096, b),
     ]);
-    const seen = Buffer.alloc(BULK_WRITE_BYTES);
-    expect(d.readIntoSync(0, seen)).toBe('not-cached');
-    expect(d.readIntoSync(1024 * 1024, Buffer.alloc(4096))).toBeNull();
-    expect(d.readIntoSync(2 * 1024 * 1024, seen)).toBeNull();
+    expect(bulkAt).toEqual([0]);
     const file = readFileSync(d.path);
     expect(file.subarray(0, BULK_WRITE_BYTES).equals(big)).toBe(true);
     expect(file.subarray(1024 * 1024, 1024 * 1024 + 4096).equals(small)).toBe(true);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { breakProtocolC } from '../../../scripts/torture/broken-build.js';
 
-const COMPILED = path.resolve(__dirname, '../../../dist/src/replication/resource.js');
+const COMPILED = path.resolve(__dirname, '../../../dist/src/replication/write-pipeline.js');
 
 describe('breakProtocolC', () => {
   it('removes both waits for the peer (the general and the inline write path) and nothing else', () => {
@@ -25,7 +25,7 @@ describe('breakProtocolC', () => {
   });
 
   // needs dist/ (npm test compiles it first in `pretest`); only a bare `vitest run` before any build skips
-  it.skipIf(!fs.existsSync(COMPILED))('applies to the compiled resource.js of this tree', () => {
+  it.skipIf(!fs.existsSync(COMPILED))('applies to the compiled write-pipeline.js of this tree', () => {
     expect(breakProtocolC(fs.readFileSync(COMPILED, 'utf8'))).toContain('BROKEN BUILD');
   });
 });

@@ -1,0 +1,207 @@
+// crm-fence-peer / crm-unfence-peer: the fence-peer and after-resync-target handlers for Tandem under
+// Pacemaker (DRBD's crm-fence-peer.sh / crm-unfence-peer.sh). The I/O edge: reads the CIB with
+// cibadmin, asks crmadmin whether the peer's controller answers, polls until the peer's state is
+// known, reads this node's disk states from tandemd, and writes or deletes the constraint.
+// fence-decisions.ts decides. Messages go to stderr, which tandemd logs with the handler's exit code.
+import type { DiskState } from '../replication/drbd-states.js';
+import {
+  cibPeerView, fenceConstraintId, fenceConstraintXml, fenceVerdict, unfenceVerdict,
+  type ConstraintOwner, type NodeStateAttrs, type PeerState,
+} from './fence-decisions.js';
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The outside world of the handler, replaced by fakes in tests. */
+export interface FenceIo {
+  run(cmd: string, args: string[], timeoutMs: number): Promise<ToolResult>;
+  /** this node's and the peer's disk, or null when tandemd does not know the resource */
+  disks(resource: string): Promise<{ disk: DiskState; peerDisk: DiskState } | null>;
+  sleep(ms: number): Promise<void>;
+  /** ms, monotonic */
+  now(): number;
+  log(line: string): void;
+}
+
+export interface FenceOptions {
+  resource: string;
+  /** this node's name (#uname) */
+  node: string;
+  /** the peer's node name (DRBD_PEER); empty: the only other node in the CIB */
+  peer: string;
+  /** the promotable clone's id; empty: found in the CIB by the primitive's `resource` parameter */
+  cloneId: string;
+  idPrefix: string;
+  role: string;
+  /** how long to poll for a definite peer state, s (DRBD's --timeout) */
+  timeoutSec: number;
+  /** how long to keep trying to reach the DC, s (DRBD's --dc-timeout) */
+  dcTimeoutSec: number;
+  /** Tandem's extension: addresses that a node still in the cluster's network can ping */
+  pingNodes: string[];
+  /** crm-unfence-peer: remove only a constraint this node placed */
+  onlyIfOwnerMatch: boolean;
+}
+
+export const DEFAULT_FENCE_OPTIONS = { idPrefix: 'tandem-fence-by-handler', role: 'Promoted', timeoutSec: 90, dcTimeoutSec: 20 } as const;
+
+/** The attributes of the first element of an XML fragment (cibadmin --xpath prints one element per match). */
+export function firstElementAttrs(xml: string, tag: string): Record<string, string> | null {
+  const m = new RegExp(`<${tag}\\b([^>]*?)/?>`).exec(xml);
+  if (!m) return null;
+  const attrs: Record<string, string> = {};
+  for (const a of m[1]!.matchAll(/([\w:.-]+)="([^"]*)"/g)) attrs[a[1]!] = a[2]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return attrs;
+}
+
+function xpathLiteral(s: string): string {
+  if (!s.includes("'")) return `'${s}'`;
+  if (!s.includes('"')) return `"${s}"`;
+  throw new Error(`name with both quote kinds: ${s}`);
+}
+
+class FenceRun {
+  constructor(private readonly o: FenceOptions, private readonly io: FenceIo) {}
+
+  private async xpath(expr: string, timeoutSec?: number): Promise<{ ok: boolean; found: string | null; err: string }> {
+    const args = ['-Q', '--xpath', expr];
+    if (timeoutSec !== undefined) args.push('-t', String(timeoutSec));
+    const r = await this.io.run('cibadmin', args, ((timeoutSec ?? 30) + 5) * 1000);
+    // 105 (ENXIO, "No such device or address"): nothing matches
+    if (r.code === 105 || /No such device or address/i.test(r.stderr)) return { ok: true, found: null, err: '' };
+    if (r.code !== 0) return { ok: false, found: null, err: r.stderr.trim() || `cibadmin exit ${r.code}` };
+    return { ok: true, found: r.stdout, err: '' };
+  }
+
+  async cloneId(): Promise<string | null> {
+    if (this.o.cloneId) return this.o.cloneId;
+    const res = xpathLiteral(this.o.resource);
+    const r = await this.xpath(`//clone[primitive[@type='tandem' and instance_attributes/nvpair[@name='resource' and @value=${res}]]]`);
+    if (!r.ok || r.found === null) {
+      this.io.log(`WARNING tandem-fencing could not determine the clone id of tandem resource ${this.o.resource}${r.err ? `: ${r.err}` : ''}`);
+      return null;
+    }
+    return firstElementAttrs(r.found, 'clone')?.id ?? null;
+  }
+
+  async constraintOwner(id: string): Promise<ConstraintOwner | null> {
+    const r = await this.xpath(`//rsc_location[@id=${xpathLiteral(id)}]`);
+    if (!r.ok) {
+      this.io.log(`WARNING cannot read the constraints: ${r.err}`);
+      return null;
+    }
+    if (r.found === null) return 'none';
+    const rule = firstElementAttrs(r.found, 'rule');
+    const expr = firstElementAttrs(r.found, 'expression');
+    const ours = rule?.role === this.o.role && rule?.score === '-INFINITY' && expr?.attribute === '#uname' && expr?.operation === 'ne' && expr?.value === this.o.node;
+    return ours ? 'ours' : 'other';
+  }
+
+  private async clusterProperty(name: string): Promise<boolean> {
+    const r = await this.io.run('crm_attribute', ['-t', 'crm_config', '-n', name, '-G', '-q'], 10_000);
+    // unset means Pacemaker's default, true for both; crm_is_not_false
+    if (r.code !== 0) return true;
+    return !['no', 'n', 'false', '0', 'off'].includes(r.stdout.trim().toLowerCase());
+  }
+
+  private async peerName(): Promise<string | null> {
+    if (this.o.peer) return this.o.peer;
+    const r = await this.xpath('//nodes/node');
+    if (!r.ok || r.found === null) return null;
+    const names = [...r.found.matchAll(/<node\b[^>]*\buname="([^"]*)"/g)].map((m) => m[1]!).filter((n) => n !== this.o.node);
+    return names.length === 1 ? names[0]! : null;
+  }
+
+  /** check_peer_node_reachable */
+  async peerState(): Promise<PeerState> {
+    const start = this.io.now();
+    const elapsed = (): number => (this.io.now() - start) / 1000;
+    const [stonithEnabled, startupFencing, peer] = await Promise.all([this.clusterProperty('stonith-enabled'), this.clusterProperty('startup-fencing'), this.peerName()]);
+    let cibTimeout = 18; // deciseconds, scaled by 5/4 per failed try as crm-fence-peer does
+    for (;;) {
+      let ns: NodeStateAttrs | null = null;
+      for (;;) {
+        const r = peer ? await this.xpath(`//node_state[@uname=${xpathLiteral(peer)}]`, Math.max(1, Math.floor(cibTimeout / 10))) : { ok: true, found: null, err: '' };
+        if (r.ok) {
+          ns = r.found === null ? null : (firstElementAttrs(r.found, 'node_state') as NodeStateAttrs | null);
+          break;
+        }
+        if (elapsed() > this.o.dcTimeoutSec) return 'DC-unreachable';
+        await this.io.sleep(1000);
+        cibTimeout = Math.floor((cibTimeout * 5) / 4);
+      }
+      if (!peer) {
+        this.io.log("WARNING don't know who my peer is");
+        return 'unknown';
+      }
+      const view = cibPeerView(ns, { stonithEnabled, startupFencing });
+      if (view === 'unreachable' || view === 'fenced') return view;
+      if (view === 'online') {
+        const r = await this.io.run('crmadmin', ['-t', String(cibTimeout * 200), '-S', peer], cibTimeout * 200 + 5000);
+        // Pacemaker 2.1: 'Controller on NODE in state S_NOT_DC: ok'; 1.x: '... (ok)'
+        if (r.code === 0 && /(\(ok\)|: ok)$/.test(r.stdout.trim())) return 'reachable';
+      }
+      if (elapsed() >= this.o.timeoutSec) return ns?.crmd === 'offline' ? 'unreachable' : 'unknown';
+      await this.io.sleep(2000);
+    }
+  }
+
+  /** Tandem's --ping-node: isolated when none of them answers. */
+  async isolated(): Promise<boolean> {
+    if (this.o.pingNodes.length === 0) return false;
+    for (const host of this.o.pingNodes) {
+      const r = await this.io.run('ping', ['-n', '-q', '-c', '1', '-W', '1', host], 5000);
+      if (r.code === 0) return false;
+    }
+    return true;
+  }
+}
+
+/** The fence-peer handler. Returns the exit code (fencing.ts: 4, 5, 7 fenced; 1 nothing established). */
+export async function crmFencePeer(o: FenceOptions, io: FenceIo): Promise<number> {
+  const run = new FenceRun(o, io);
+  const cloneId = await run.cloneId();
+  if (cloneId === null) return 1;
+  const id = fenceConstraintId(o.idPrefix, o.resource, cloneId);
+  const constraint = await run.constraintOwner(id);
+  if (constraint === null) return 1;
+  // the peer's state is only worth polling for when it can change the verdict; on the failover
+  // path every 100 ms counts, so the independent questions go out together
+  const [isolated, disks] = await Promise.all([constraint === 'none' ? run.isolated() : false, io.disks(o.resource)]);
+  const peer: PeerState = constraint === 'none' && !isolated ? await run.peerState() : 'unknown';
+  const v = fenceVerdict({ peer, disk: disks?.disk ?? null, peerDisk: disks?.peerDisk ?? null, constraint, isolated }, id);
+  if (v.place) {
+    const xml = fenceConstraintXml({ id, cloneId, node: o.node, role: o.role });
+    const r = await io.run('cibadmin', ['-C', '-o', 'constraints', '-X', xml], 60_000);
+    if (r.code !== 0) {
+      io.log(`WARNING DATA INTEGRITY at RISK: could not place the fencing constraint '${id}': ${r.stderr.trim() || `cibadmin exit ${r.code}`}`);
+      return 1;
+    }
+  }
+  io.log(`${v.level.toUpperCase()} ${v.message}`);
+  return v.exitCode;
+}
+
+/** The after-resync-target handler: removes the constraint once both disks are UpToDate. */
+export async function crmUnfencePeer(o: FenceOptions, io: FenceIo): Promise<number> {
+  const run = new FenceRun(o, io);
+  const cloneId = await run.cloneId();
+  if (cloneId === null) return 1;
+  const id = fenceConstraintId(o.idPrefix, o.resource, cloneId);
+  const constraint = await run.constraintOwner(id);
+  if (constraint === null) return 1;
+  const disks = constraint === 'none' ? null : await io.disks(o.resource);
+  const v = unfenceVerdict({ constraint, disk: disks?.disk ?? null, peerDisk: disks?.peerDisk ?? null, onlyIfOwnerMatch: o.onlyIfOwnerMatch }, id);
+  if (v.remove) {
+    const r = await io.run('cibadmin', ['-D', '-X', `<rsc_location rsc="${cloneId}" id="${id}"/>`], 60_000);
+    if (r.code !== 0) {
+      io.log(`WARNING could not remove the constraint '${id}': ${r.stderr.trim() || `cibadmin exit ${r.code}`}`);
+      return 1;
+    }
+  }
+  io.log(`${v.exitCode === 0 ? 'INFO' : 'WARNING'} ${v.message}`);
+  return v.exitCode;
+}
