@@ -96,6 +96,7 @@ export class Handshake {
       role: ctx.state.role,
       disk: disk === 'Negotiating' && this.negotiatedDisk ? this.negotiatedDisk : disk,
       discardMyData: this.discardMyData,
+      ...(ctx.cfg.disk.csumsAlg ? { csumsAlg: ctx.cfg.disk.csumsAlg.toLowerCase() } : {}),
     });
   }
 
@@ -105,6 +106,13 @@ export class Handshake {
     if (p.protocol !== ctx.cfg.protocol) {
       ctx.log.error({ local: ctx.cfg.protocol, peer: p.protocol }, 'incompatible communication protocols');
       ctx.closeConnection('incompatible protocol', 'StandAlone');
+      return;
+    }
+    const csums = ctx.cfg.disk.csumsAlg?.toLowerCase() ?? '';
+    if ((p.csumsAlg ?? '') !== csums) {
+      // drbd receive_SyncParam: "Different csums-alg settings. me=\"%s\" peer=\"%s\"", then disconnect
+      ctx.log.error({ local: csums, peer: p.csumsAlg ?? '' }, `Different csums-alg settings. me="${csums}" peer="${p.csumsAlg ?? ''}"`);
+      ctx.closeConnection('different csums-alg settings', 'StandAlone');
       return;
     }
     // Params on an established connection: one side attached a disk and negotiates again. The side

@@ -33,7 +33,7 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
   params: {
     fields: {
       protocol: { oneOf: ['A', 'B', 'C'] }, usableSize: 'uint', uuids: 'uuids', flags: 'strings', dirtyBits: 'uint',
-      role: { oneOf: ROLES }, disk: { oneOf: DISKS }, discardMyData: 'bool',
+      role: { oneOf: ROLES }, disk: { oneOf: DISKS }, discardMyData: 'bool', csumsAlg: { optional: 'string' },
     },
     payload: 'none',
   },

@@ -39,6 +39,8 @@ export interface ParamsMsg {
   role: Role;
   disk: DiskState;
   discardMyData: boolean;
+  /** net { csums-alg; }: both nodes must agree (DRBD refuses the connection otherwise) */
+  csumsAlg?: string;
 }
 
 // --- keepalive ---

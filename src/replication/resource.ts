@@ -225,8 +225,10 @@ export class Resource implements NbdBackend {
       case 'resync-done':
         return this.resync.onPeerDone(msg.ok);
       case 'checksum-request':
+        if (msg.purpose === 'csum-resync') return void this.resync.serveChecksum(conn, msg);
         return void this.verifier.answerChecksum(conn, msg);
       case 'checksum-reply':
+        if (msg.purpose === 'csum-resync') return this.resync.onChecksumReply(msg);
         return this.verifier.onChecksumReply(msg.offset, msg.length, msg.equal, msg.diff);
       case 'disconnect':
         return this.connection.onPeerDisconnect(msg.reason);

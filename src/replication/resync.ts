@@ -4,6 +4,12 @@
 // UUIDs of the source; the SyncSource serves the requests behind the range lock. Also: the
 // before-resync handlers that gate either end, pause-sync/resume-sync on both ends, and marking
 // a full sync durably.
+//
+// With net { csums-alg; } (DRBD's checksum-based resync) the SyncTarget sends, instead of a plain
+// request, the digest of each 4 KiB block it has; the SyncSource sends only the blocks whose digest
+// differs and answers the request with the list of those, so the target marks the rest in sync
+// without a byte of data crossing the link. Worth it over a slow link, and after a failover where
+// most "dirty" blocks were rewritten with the same data.
 import { BULK_WRITE_BYTES } from '../storage/write-coalescer.js';
 import { POOLED_BYTES, allocPayload, drainPayloadPool, recyclePayload } from '../storage/bulk-buffer.js';
 import type { PeerConnection } from './peer-connection.js';
@@ -15,14 +21,34 @@ import { resyncHandlerVerdict, type Verdict } from './state-rules.js';
 import type { ResourceContext } from './resource-context.js';
 import { runHandler } from './handlers-fencing.js';
 import { readIfCached, type LocalDisk } from './local-disk.js';
+import type { ChecksumReplyMsg, ChecksumRequestMsg } from './messages.js';
+import { VERIFY_BLOCK, blockDigests, differingBlocks, verifyAlgSupported } from './verify-digest.js';
 
 const RESYNC_IN_FLIGHT = 256;
+
+/** A checksum request of the SyncTarget, until its reply came and the blocks sent with it are written. */
+interface CsumRequest {
+  offset: number;
+  length: number;
+  /** resync-data writes of this request still in progress */
+  writes: number;
+  replied: boolean;
+}
+
+/** What checksums saved in this resync (DRBD logs it when the resync ends). */
+interface CsumStats {
+  equalBytes: number;
+  sentBytes: number;
+}
 
 export class Resync {
   private planner: ResyncPlanner | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
   /** the SyncSource's before-resync-source handler: resync requests are served once it succeeded */
   private sourceGate: Promise<boolean> | null = null;
+  /** the SyncTarget's outstanding checksum requests by offset (csums-alg only) */
+  private csumRequests = new Map<number, CsumRequest>();
+  private csumStats: CsumStats = { equalBytes: 0, sentBytes: 0 };
 
   constructor(
     private readonly ctx: ResourceContext,
@@ -35,6 +61,8 @@ export class Resync {
     const total = md.bitmap.count() * md.bitmap.granularity;
     ctx.progress = new SyncProgress(Math.min(total, md.usableSize), ctx.deps.now());
     ctx.counters.oos = ctx.oosKiB();
+    this.csumRequests.clear();
+    this.csumStats = { equalBytes: 0, sentBytes: 0 };
     // a pause-sync given before this resync: the peer must pause its end too
     if (ctx.userPaused) ctx.sendState();
     if (cs === 'SyncSource') {
@@ -89,7 +117,11 @@ export class Resync {
     }
     const step = planner.step(this.ctx.deps.now());
     const runs = step.kind === 'request' || step.kind === 'wait' ? step.runs : [];
-    for (const r of runs) conn.send({ type: 'resync-request', offset: r.offset, length: r.length });
+    const alg = this.csumsAlg;
+    for (const r of runs) {
+      if (alg) void this.requestByChecksum(alg, r.offset, r.length);
+      else conn.send({ type: 'resync-request', offset: r.offset, length: r.length });
+    }
     if (step.kind === 'wait') {
       this.resyncTimer = setTimeout(() => this.pump(), step.ms);
     } else if (step.kind === 'request') {
@@ -99,11 +131,87 @@ export class Resync {
     }
   }
 
+  /** net { csums-alg; }, lower-cased; both nodes have the same one (checked at connect). */
+  private get csumsAlg(): string | null {
+    return this.ctx.cfg.disk.csumsAlg?.toLowerCase() ?? null;
+  }
+
+  /** Asks for a run by the digests of what this node has: the source sends only what differs. */
+  private async requestByChecksum(alg: string, offset: number, length: number): Promise<void> {
+    const ctx = this.ctx;
+    const dev = ctx.dev;
+    const conn = ctx.conn;
+    if (!dev || !conn) return;
+    const req: CsumRequest = { offset, length, writes: 0, replied: false };
+    this.csumRequests.set(offset, req);
+    const data = allocPayload(length);
+    try {
+      await dev.readInto(offset, data);
+      if (ctx.conn !== conn || this.csumRequests.get(offset) !== req) return;
+      conn.send({ type: 'checksum-request', offset, length, crc: 0, purpose: 'csum-resync', alg, digests: blockDigests(alg, data) });
+    } catch (err) {
+      // an unreadable block of ours is simply asked for in full
+      ctx.log.warn({ err: (err as Error).message, offset }, 'resync checksum read failed; requesting the data');
+      if (ctx.conn === conn) {
+        this.csumRequests.delete(offset);
+        conn.send({ type: 'resync-request', offset, length });
+      }
+    } finally {
+      recyclePayload(data);
+    }
+  }
+
+  /** The source's answer to a checksum request: the blocks it did not send are the same here. */
+  onChecksumReply(m: ChecksumReplyMsg): void {
+    const ctx = this.ctx;
+    const md = ctx.md;
+    const req = this.csumRequests.get(m.offset);
+    if (!md || !req || req.length !== m.length || req.replied) {
+      ctx.log.warn({ offset: m.offset, length: m.length }, 'unexpected resync checksum reply dropped');
+      return;
+    }
+    req.replied = true;
+    const sent = new Set(m.diff ?? (m.equal ? [] : blockIndices(req.length)));
+    for (let i = 0, o = req.offset; o < req.offset + req.length; i++, o += VERIFY_BLOCK) {
+      const len = Math.min(VERIFY_BLOCK, req.offset + req.length - o);
+      if (sent.has(i)) continue;
+      md.bitmap.clearRange(o, len);
+      this.csumStats.equalBytes += len;
+    }
+    if (req.writes === 0) this.finishCsumRequest(req);
+  }
+
+  private finishCsumRequest(req: CsumRequest): void {
+    const ctx = this.ctx;
+    const md = ctx.md;
+    if (this.csumRequests.get(req.offset) !== req) return;
+    this.csumRequests.delete(req.offset);
+    ctx.counters.oos = ctx.oosKiB();
+    if (md) ctx.progress?.update(md.bitmap.count() * md.bitmap.granularity, ctx.deps.now());
+    this.planner?.complete(req.offset);
+    this.pump();
+  }
+
+  /** The checksum request a resync-data message answers, if it answers one. */
+  private csumRequestFor(offset: number, length: number): CsumRequest | null {
+    if (this.csumRequests.size === 0) return null;
+    const exact = this.csumRequests.get(offset);
+    if (exact) return exact;
+    for (const r of this.csumRequests.values()) if (offset >= r.offset && offset + length <= r.offset + r.length) return r;
+    return null;
+  }
+
   async applyData(offset: number, payload: Buffer): Promise<void> {
     const ctx = this.ctx;
     const md = ctx.md;
     const dev = ctx.dev;
     if (!md || !dev) return;
+    // checksum mode: one request may be answered by several runs of data, then its reply
+    const csumReq = this.csumRequestFor(offset, payload.length);
+    if (csumReq) {
+      csumReq.writes++;
+      this.csumStats.sentBytes += payload.length;
+    }
     const hold = ctx.lock.acquire(offset, payload.length);
     const release = typeof hold === 'function' ? hold : await hold;
     try {
@@ -119,6 +227,11 @@ export class Resync {
       ctx.onLocalIoError(err as Error, 'resync write');
     } finally {
       release();
+    }
+    if (csumReq) {
+      csumReq.writes--;
+      if (csumReq.replied && csumReq.writes === 0) this.finishCsumRequest(csumReq);
+      return;
     }
     ctx.counters.oos = ctx.oosKiB();
     ctx.progress?.update(md.bitmap.count() * md.bitmap.granularity, ctx.deps.now());
@@ -143,6 +256,14 @@ export class Resync {
     conn.send({ type: 'uuids', uuids: uuidsToWire(md.uuids), dirtyBits: md.bitmap.count(), skipInitialSync: false });
     drainPayloadPool();
     ctx.log.info('Resync done');
+    if (this.csumsAlg) {
+      // drbd_resync_finished's line
+      const { equalBytes, sentBytes } = this.csumStats;
+      const total = equalBytes + sentBytes;
+      const pct = total > 0 ? Math.floor((100 * equalBytes) / total) : 0;
+      ctx.log.info({ equalBytes, sentBytes, alg: this.csumsAlg },
+        `${pct} % had equal checksums, eliminated: ${Math.round(equalBytes / 1024)}K; transferred ${Math.round(sentBytes / 1024)}K total ${Math.round(total / 1024)}K`);
+    }
     void runHandler(ctx, 'after-resync-target');
   }
 
@@ -185,6 +306,51 @@ export class Resync {
     ctx.progress?.update(md.bitmap.count() * md.bitmap.granularity, ctx.deps.now());
   }
 
+  /**
+   * A checksum request (csums-alg): the blocks whose digest differs from ours go out as resync
+   * data, then the reply names them; the others are already the same on the target.
+   */
+  async serveChecksum(conn: PeerConnection, m: ChecksumRequestMsg): Promise<void> {
+    const ctx = this.ctx;
+    if (this.sourceGate && !(await this.sourceGate)) return;
+    const md = ctx.md;
+    const dev = ctx.dev;
+    const { offset, length } = m;
+    if (!md || !dev || offset < 0 || length <= 0 || offset + length > md.usableSize) {
+      ctx.log.warn({ offset, length }, 'invalid resync checksum request dropped');
+      return;
+    }
+    const hold = ctx.lock.acquire(offset, length);
+    const release = typeof hold === 'function' ? hold : await hold;
+    let data: Buffer | null = null;
+    try {
+      data = allocPayload(length);
+      await dev.readInto(offset, data);
+      if (ctx.conn !== conn) return recyclePayload(data);
+      // another algorithm than ours, or none, never compares equal: every block is sent
+      const mine = this.csumsAlg;
+      const diff = mine && m.alg === mine && m.digests && verifyAlgSupported(mine) ? differingBlocks(mine, data, m.digests) : blockIndices(length);
+      for (const [first, count] of runsOf(diff)) {
+        const at = first * VERIFY_BLOCK;
+        const len = Math.min(count * VERIFY_BLOCK, length - at);
+        conn.send({ type: 'resync-data', offset: offset + at, length: len, payload: data.subarray(at, at + len) });
+        ctx.counters.ns += len / 1024;
+        ctx.counters.dr += len / 1024;
+      }
+      const sent = data;
+      conn.send({ type: 'checksum-reply', offset, length, equal: diff.length === 0, purpose: 'csum-resync', diff }, () => recyclePayload(sent));
+      md.bitmap.clearRange(offset, length);
+    } catch (err) {
+      if (data) recyclePayload(data);
+      ctx.log.error({ err: (err as Error).message, offset }, 'resync read failed');
+      ctx.onLocalIoError(err as Error, 'resync read');
+    } finally {
+      release();
+    }
+    ctx.counters.oos = ctx.oosKiB();
+    ctx.progress?.update(md.bitmap.count() * md.bitmap.granularity, ctx.deps.now());
+  }
+
   onPeerDone(ok: boolean): void {
     const ctx = this.ctx;
     const md = ctx.md;
@@ -207,6 +373,7 @@ export class Resync {
     this.resyncTimer = null;
     this.planner?.reset();
     this.planner = null;
+    this.csumRequests.clear();
     this.ctx.progress = null;
     drainPayloadPool();
   }
@@ -267,4 +434,19 @@ export class Resync {
     md.flags.delete('full-sync');
     await md.saveSuperblock();
   }
+}
+
+function blockIndices(length: number): number[] {
+  return Array.from({ length: Math.ceil(length / VERIFY_BLOCK) }, (_, i) => i);
+}
+
+/** Ascending block indices as [first, count] runs of neighbours. */
+export function runsOf(indices: readonly number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (const i of indices) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === i) last[1]++;
+    else runs.push([i, 1]);
+  }
+  return runs;
 }

@@ -235,6 +235,14 @@ ${host('node2', p2, 'disk2.img')}
 `);
     const pair = new Pair(dir, config, opts.kernelDevice ?? false);
     pair.env = { ...(opts.env ?? {}) };
+    // per-node net lines: that node reads its own copy of the config
+    for (const n of pair.nodes) {
+      const line = opts.netFor?.[n.name];
+      if (!line) continue;
+      const own = path.join(dir, `${n.name}.conf`);
+      fs.writeFileSync(own, fs.readFileSync(config, 'utf8').replace('    connect-int 1;\n', `    connect-int 1;\n    ${line}\n`));
+      (n as { config: string }).config = own;
+    }
     return pair;
   }
 

@@ -121,7 +121,7 @@ export const OPTIONS: readonly OptionDef[] = [
     { name: 'on-congestion', value: oneOf(ON_CONGESTION), default: 'block', support: 'no', unsupportedIf: not('block') },
     { name: 'congestion-fill', value: num('sectors', 0, 10 << 21), default: 0, support: 'tuning' },
     { name: 'congestion-extents', value: num('count', 67, 0xfffe), default: 1237, support: 'tuning' },
-    { name: 'csums-alg', value: ALG, support: 'ignored', ignoredNote: 'a resync sends every out-of-sync block' },
+    { name: 'csums-alg', value: ALG, support: 'yes' },
     { name: 'verify-alg', value: ALG, support: 'yes' },
     { name: 'use-rle', value: FLAG, default: true, support: 'tuning' },
     { name: 'csums-after-crash-only', value: FLAG, default: false, support: 'no', unsupportedIf: isTrue },

@@ -185,8 +185,8 @@ export function resolveResource(cfg: TandemConfig, resource: string, node: strin
   };
   // In 8.4 the checksum algorithms live in net; the 8.3 spelling put them in syncer.
   assignDefined(diskCfg, {
-    csumsAlg: text(net, 'net', 'csums-alg'),
-    verifyAlg: checkedVerifyAlg(net.get('verify-alg'), text(net, 'net', 'verify-alg')),
+    csumsAlg: checkedAlg('csums-alg', net.get('csums-alg'), text(net, 'net', 'csums-alg')),
+    verifyAlg: checkedAlg('verify-alg', net.get('verify-alg'), text(net, 'net', 'verify-alg')),
     resyncAfter: text(disk, 'disk', 'resync-after'),
   });
 
@@ -243,11 +243,11 @@ function hostConfig(r: ResourceConfig, h: HostSection, name: string): HostConfig
   };
 }
 
-/** verify-alg must be a digest this node can compute (verify-digest.ts); drbdsetup refuses an unknown one too. */
-function checkedVerifyAlg(entry: OptionEntry | undefined, alg: string | undefined): string | undefined {
+/** verify-alg and csums-alg must be digests this node can compute (verify-digest.ts); drbdsetup refuses an unknown one too. */
+function checkedAlg(option: 'verify-alg' | 'csums-alg', entry: OptionEntry | undefined, alg: string | undefined): string | undefined {
   if (alg === undefined || !entry) return alg;
   if (!verifyAlgSupported(alg)) {
-    throw new ConfigError(entry.loc, `verify-alg '${alg}' is not a digest Tandem can compute (crc32c, or a hash Node's crypto knows: md5, sha1, sha256, sha512, …)`);
+    throw new ConfigError(entry.loc, `${option} '${alg}' is not a digest Tandem can compute (crc32c, or a hash Node's crypto knows: md5, sha1, sha256, sha512, …)`);
   }
   return alg;
 }

@@ -6,10 +6,8 @@ import { parse, res } from './helpers.js';
 
 describe("options accepted but not acted on ('ignored')", () => {
   it.each([
-    ['  net { csums-alg md5; }\n', 'csums-alg', /a resync sends every out-of-sync block/],
     ['  disk { c-plan-ahead 20; }\n', 'c-plan-ahead', /fixed resync-rate \(DRBD's c-plan-ahead 0 mode\)/],
     ['  disk { c-max-rate 100M; c-min-rate 10M; c-fill-target 1M; c-delay-target 10; }\n', 'c-max-rate', /fixed resync-rate/],
-    ['  syncer { csums-alg crc32c; }\n', 'csums-alg', /every out-of-sync block/],
   ])('%s', (body, name, why) => {
     const cfg = parse(res(body));
     const w = cfg.warnings.find((x) => x.message.startsWith(`'${name}' is accepted but not acted on by Tandem: `));

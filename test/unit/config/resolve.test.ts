@@ -187,6 +187,11 @@ describe('resolve refusals', () => {
     expect(resolve(res('  net { verify-alg sha256; }\n')).disk.verifyAlg).toBe('sha256');
     expect(() => resolve(res('  net { verify-alg crct10dif; }\n'))).toThrow(/^t\.conf:2:9: verify-alg 'crct10dif' is not a digest Tandem can compute \(crc32c, or a hash/);
   });
+  it('csums-alg must be a digest Tandem can compute, and is not a warning', () => {
+    expect(resolve(res('  net { csums-alg md5; }\n')).disk.csumsAlg).toBe('md5');
+    expect(parse(res('  net { csums-alg md5; }\n')).warnings).toEqual([]);
+    expect(() => resolve(res('  net { csums-alg crct10dif; }\n'))).toThrow(/^t\.conf:2:9: csums-alg 'crct10dif' is not a digest Tandem can compute/);
+  });
   it('volumes are named when they hold the device', () => {
     const text = 'resource r0 {\n  volume 0 { device /dev/drbd1; disk /dev/sdb; meta-disk internal; }\n  on alice { address 10.0.0.1:7789; }\n  on bob { address 10.0.0.2:7789; }\n}\n';
     expect(() => resolve(text)).toThrow(/no device, disk, meta-disk \(it is given in 'volume' sections, which Tandem does not implement\)/);
