@@ -1,12 +1,14 @@
 // results.json (stable keys) and the printed table, from the measured figures.
 import type { FioSuiteResult, ContenderId } from './fio-suite.js';
-import type { BitmapResyncResult, MemoryResult, RateLimitResult } from './resync-suite.js';
+import type { BitmapResyncResult, IdenticalResyncResult, MemoryResult, RateLimitResult } from './resync-suite.js';
 import { median, MiB } from './lib/stats.js';
 
 export interface Measured {
   fio: FioSuiteResult;
   fullResync: { bytes: number; tandemMs: number[]; copyMiBs: number[]; copyNoSyncMiBs: number[] };
   bitmap: { runs: BitmapResyncResult[]; copyMiBs: number[] } | null;
+  /** full resyncs of identical contents, without and with csums-alg */
+  identical: IdenticalResyncResult[];
   rate: RateLimitResult | null;
   memory: MemoryResult | null;
 }
@@ -100,6 +102,18 @@ export function buildResults(m: Measured, meta: Meta): { json: Json; targets: Ta
       ratio: r3(m.rate.achievedBytesPerSec / m.rate.configuredBytesPerSec),
     };
   }
+  if (m.identical.length > 0) {
+    const plain = m.identical.find((r) => r.alg === null);
+    json.resync_identical = {
+      bytes: m.identical[0]!.bytes,
+      ...Object.fromEntries(m.identical.map((r) => [r.alg ? `csums_${r.alg}` : 'plain', {
+        sent_mib: r1(r.sentBytes / MiB),
+        seconds: r1(r.ms / 1000) ,
+        mibs: r1(r.bytes / MiB / (r.ms / 1000)),
+        ...(plain && r.alg ? { sent_ratio_vs_plain: r3(r.sentBytes / Math.max(1, plain.sentBytes)) } : {}),
+      }])),
+    };
+  }
   if (m.memory) {
     const x = m.memory;
     json.rss_1tib = {
@@ -160,7 +174,7 @@ export function renderTable(json: Json, targets: Target[]): string {
   fioRow('seqwrite1m', 'seqw 1M MiB/s', (o) => String(o.mibs), 'ratio_vs_nbdkit');
   fioRow('randread4k_qd32', 'rr4k qd32 IOPS', (o) => String(o.iops), 'ratio_vs_nbdkit');
   lines.push('');
-  const W2 = [28, 14, 14, 10];
+  const W2 = [32, 16, 14, 10];
   lines.push(row(['resync / memory', 'tandem', 'baseline', 'ratio'], W2));
   lines.push('-'.repeat(W2.reduce((a, b) => a + b + 2, 0)));
   const full = json.resync_full as Json | undefined;
@@ -170,6 +184,14 @@ export function renderTable(json: Json, targets: Target[]): string {
   if (bm) {
     lines.push(row([`bitmap resync 10% MiB/s`, String((bm.tandem_c as Json).mibs), `${(bm.copy as Json).mibs} dd+sync`, String(bm.ratio_vs_copy)], W2));
     lines.push(row(['  (sync phase only)', String((bm.tandem_c as Json).sync_phase_mibs), '', ''], W2));
+  }
+  const ident = json.resync_identical as Json | undefined;
+  if (ident) {
+    for (const [k, v] of Object.entries(ident)) {
+      if (k === 'bytes') continue;
+      const o = v as Json;
+      lines.push(row([`identical resync ${k}`, `${o.sent_mib} MiB sent`, `${o.mibs} MiB/s`, o.sent_ratio_vs_plain === undefined ? '' : String(o.sent_ratio_vs_plain)], W2));
+    }
   }
   const rl = json.rate_limit as Json | undefined;
   if (rl) lines.push(row(['rate limit MiB/s', `${rl.achieved_mibs} (st ${rl.steady_mibs})`, `${rl.configured_mibs} set`, String(rl.ratio)], W2));

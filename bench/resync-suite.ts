@@ -152,3 +152,33 @@ export async function memoryAt1TiB(dir: string, sampleSec: number, progress: (l:
     await pair.destroy();
   }
 }
+
+export interface IdenticalResyncResult {
+  /** csums-alg, or null for a plain resync */
+  alg: string | null;
+  bytes: number;
+  /** resync data the SyncSource sent (its `ns` counter) */
+  sentBytes: number;
+  ms: number;
+}
+
+/**
+ * A full resync of data the target already has (invalidate-remote right after the initial sync):
+ * what csums-alg saves after a failover where the "dirty" blocks hold the same data on both nodes.
+ */
+export async function identicalResync(dir: string, template: string, sizeBytes: number, alg: string | null, progress: (l: string) => void): Promise<IdenticalResyncResult> {
+  const pair = await TandemPair.create({ dir, protocol: 'C', rate: '4000M', backingBytes: sizeBytes + MiB, node1Template: template, net: alg ? `csums-alg ${alg};` : '' });
+  const what = alg ? `csums-alg ${alg}` : 'no csums-alg';
+  try {
+    progress(`[resync_identical] ${what}: initial sync`);
+    await pair.upAndConnect();
+    await pair.forcePrimaryAndSync();
+    const before = await pair.node1.status();
+    progress(`[resync_identical] ${what}: invalidate-remote (the target already has every block)`);
+    const ms = await fullResyncByInvalidate(pair, 600_000);
+    const after = await pair.node1.status();
+    return { alg, bytes: await pair.node1.sizeBytes(), sentBytes: (after.counters.ns - before.counters.ns) * 1024, ms };
+  } finally {
+    await pair.destroy();
+  }
+}

@@ -15,11 +15,11 @@ import { copyFile, makeScratchDir, timedCopy, writeTemplate } from './lib/scratc
 import { GiB, MiB } from './lib/stats.js';
 import { TandemPair } from './lib/tandem-pair.js';
 import { buildResults, renderTable, type Measured } from './report.js';
-import { bitmapResync, fullResyncByInvalidate, memoryAt1TiB, rateLimitAccuracy, type BitmapResyncResult } from './resync-suite.js';
+import { bitmapResync, fullResyncByInvalidate, identicalResync, memoryAt1TiB, rateLimitAccuracy, type BitmapResyncResult } from './resync-suite.js';
 import { deviceJson, deviceSuiteUnavailable, renderDeviceTable, runDeviceSuite, type DeviceResult } from './device-suite.js';
 
-type Part = 'device' | 'fio' | 'full' | 'bitmap' | 'rate' | 'memory';
-const ALL_PARTS: Part[] = ['device', 'fio', 'full', 'bitmap', 'rate', 'memory'];
+type Part = 'device' | 'fio' | 'full' | 'bitmap' | 'csums' | 'rate' | 'memory';
+const ALL_PARTS: Part[] = ['device', 'fio', 'full', 'bitmap', 'csums', 'rate', 'memory'];
 
 interface Options {
   quick: boolean;
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   progress(`scratch ${scratch}; ${q ? 'quick' : 'full'} run: ${cfg.sizeBytes / MiB} MiB disks, ${cfg.runtimeSec}s x ${cfg.reps} per fio case`);
-  const measured: Measured = { fio: {} as Measured['fio'], fullResync: { bytes: 0, tandemMs: [], copyMiBs: [], copyNoSyncMiBs: [] }, bitmap: null, rate: null, memory: null };
+  const measured: Measured = { fio: {} as Measured['fio'], fullResync: { bytes: 0, tandemMs: [], copyMiBs: [], copyNoSyncMiBs: [] }, bitmap: null, identical: [], rate: null, memory: null };
   let device: DeviceResult | null = null;
   let deviceSkipped: string | null = null;
   try {
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     }
     const needPairs = opts.parts.has('fio') || opts.parts.has('full') || opts.parts.has('bitmap');
     const template = path.join(scratch, 'template.img');
-    if (needPairs) {
+    if (needPairs || opts.parts.has('csums')) {
       progress(`writing a ${cfg.sizeBytes / MiB} MiB data template`);
       writeTemplate(template, cfg.sizeBytes);
     }
@@ -196,6 +196,14 @@ async function main(): Promise<void> {
       measured.bitmap = { runs, copyMiBs };
     }
     for (const f of cleanup.splice(0).reverse()) await f();
+
+    if (opts.parts.has('csums')) {
+      for (const alg of [null, 'crc32c', 'md5']) {
+        const r = await identicalResync(path.join(scratch, `pair-csums-${alg ?? 'none'}`), template, cfg.sizeBytes, alg, progress);
+        measured.identical.push(r);
+        progress(`    ${(r.sentBytes / MiB).toFixed(1)} MiB sent for ${(r.bytes / MiB).toFixed(0)} MiB in sync, ${(r.ms / 1000).toFixed(2)} s`);
+      }
+    }
 
     if (opts.parts.has('rate')) {
       measured.rate = await rateLimitAccuracy(path.join(scratch, 'pair-rate'), '20M', cfg.rateBytes, progress);

@@ -32,6 +32,8 @@ export interface PairSpec {
   logLevel?: string;
   /** node1's tandemd makes the kernel block device (root; the device benchmark): true for the default way, or TANDEM_KERNEL_DEVICE's value */
   kernelDevice?: boolean | 'fuse' | 'nbdfuse';
+  /** more `net` options, e.g. 'csums-alg md5;' */
+  net?: string;
 }
 
 async function freePort(): Promise<number> {
@@ -173,7 +175,7 @@ export class TandemPair {
 common { syncer { rate ${spec.rate}; } }
 resource r0 {
   protocol ${spec.protocol};
-  net { ping-int 2; ping-timeout 20; connect-int 1; }
+  net { ping-int 2; ping-timeout 20; connect-int 1; ${spec.net ?? ''} }
   disk { on-io-error pass_on; }
 ${host('node1', p1, d1)}
 ${host('node2', p2, d2)}
