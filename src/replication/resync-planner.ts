@@ -44,6 +44,8 @@ export class ResyncPlanner {
   private paused = false;
   /** a full pass found nothing new, but bits may have been set behind the cursor meanwhile */
   private wrapped = false;
+  /** bytes that may still be requested in this controller step (resync-controller.ts); null: no budget */
+  private budget: number | null = null;
 
   constructor(
     private readonly opts: PlannerOptions,
@@ -56,6 +58,19 @@ export class ResyncPlanner {
 
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  get inFlightTotal(): number {
+    return this.inFlightBytes;
+  }
+
+  /**
+   * The dynamic controller's allowance for this step (bytes; what is not requested by the next
+   * step is not carried over, as in DRBD), or null for the fixed rate alone. 0 holds requests
+   * back (c-min-rate throttling).
+   */
+  setBudget(bytes: number | null): void {
+    this.budget = bytes;
   }
 
   setRate(bytesPerSec: number): void {
@@ -79,7 +94,10 @@ export class ResyncPlanner {
     if (this.paused) return { kind: 'idle' };
     if (this.inFlight.size === 0) this.wrapped = false;
     while (this.inFlight.size < this.opts.maxInFlight && this.inFlightBytes < (this.opts.maxInFlightBytes ?? Infinity)) {
-      const run = this.findNext();
+      if (this.budget !== null && this.budget <= 0) break;
+      // within a budget, requests in 4 KiB units up to what is left of it, as DRBD counts them
+      const max = this.budget === null ? this.opts.maxRequestBytes : Math.min(this.opts.maxRequestBytes, Math.ceil(this.budget / 4096) * 4096);
+      const run = this.findNext(max);
       if (!run) break;
       const wait = this.limiter.take(run.length, nowMs);
       if (wait > 0) {
@@ -87,6 +105,7 @@ export class ResyncPlanner {
       }
       this.inFlight.set(run.offset, run);
       this.inFlightBytes += run.length;
+      if (this.budget !== null) this.budget -= run.length;
       this.cursor = run.offset + run.length;
       runs.push(run);
     }
@@ -95,9 +114,9 @@ export class ResyncPlanner {
     return this.dirtyCount() === 0 ? { kind: 'done' } : { kind: 'idle' };
   }
 
-  private findNext(): Run | null {
+  private findNext(maxBytes: number): Run | null {
     for (;;) {
-      const run = this.nextDirtyRun(this.cursor, this.opts.maxRequestBytes);
+      const run = this.nextDirtyRun(this.cursor, maxBytes);
       // skip runs overlapping a request already in flight (bits are cleared only when data lands)
       if (run && this.overlapsInFlight(run)) {
         this.cursor = run.offset + run.length;

@@ -10,6 +10,11 @@
 // differs and answers the request with the list of those, so the target marks the rest in sync
 // without a byte of data crossing the link. Worth it over a slow link, and after a failover where
 // most "dirty" blocks were rewritten with the same data.
+//
+// How fast the SyncTarget asks: with c-plan-ahead > 0, DRBD 8.4's dynamic controller every 100 ms
+// (resync-controller.ts); with c-plan-ahead 0, the fixed resync-rate. Either way c-min-rate holds
+// requests back while replicated application writes reach this disk and the resync runs faster
+// than c-min-rate.
 import { BULK_WRITE_BYTES } from '../storage/write-coalescer.js';
 import { POOLED_BYTES, allocPayload, drainPayloadPool, recyclePayload } from '../storage/bulk-buffer.js';
 import type { PeerConnection } from './peer-connection.js';
@@ -23,6 +28,7 @@ import { runHandler } from './handlers-fencing.js';
 import { readIfCached, type LocalDisk } from './local-disk.js';
 import type { ChecksumReplyMsg, ChecksumRequestMsg } from './messages.js';
 import { VERIFY_BLOCK, blockDigests, differingBlocks, verifyAlgSupported } from './verify-digest.js';
+import { CONTROLLER_STEP_MS, ResyncController, minRateThrottled } from './resync-controller.js';
 
 const RESYNC_IN_FLIGHT = 256;
 
@@ -49,6 +55,16 @@ export class Resync {
   /** the SyncTarget's outstanding checksum requests by offset (csums-alg only) */
   private csumRequests = new Map<number, CsumRequest>();
   private csumStats: CsumStats = { equalBytes: 0, sentBytes: 0 };
+  /** the SyncTarget's 100 ms step: the dynamic controller and the c-min-rate throttle */
+  private stepTimer: NodeJS.Timeout | null = null;
+  private controller: ResyncController | null = null;
+  /** resync bytes written (or found equal by checksum) since the last step */
+  private arrivedSinceStep = 0;
+  private writtenSinceStep = 0;
+  /** the disk-write counter at the last step, to tell application writes from resync writes */
+  private lastDwBytes = 0;
+  /** bytes arrived in each of the last 30 steps (3 s): the recent resync speed */
+  private recentSteps: number[] = [];
 
   constructor(
     private readonly ctx: ResourceContext,
@@ -76,13 +92,19 @@ export class Resync {
     ctx.state.change({ cs: ctx.syncPaused ? 'PausedSyncT' : 'SyncTarget', disk: 'Inconsistent', peerDisk: 'UpToDate' });
     if (ctx.syncPaused) ctx.progress.pause(ctx.deps.now());
     const window = resyncWindow(ctx.cfg.net.maxBuffers, POOLED_BYTES);
+    const d = ctx.cfg.disk;
+    this.controller = d.cPlanAheadMs > 0
+      ? new ResyncController({ planAheadMs: d.cPlanAheadMs, fillTargetBytes: d.cFillTargetBytes, delayTargetMs: d.cDelayTargetMs, maxRateBytesPerSec: d.cMaxRateBytesPerSec, resyncRateBytesPerSec: d.resyncRateBytesPerSec })
+      : null;
     const planner = (this.planner = new ResyncPlanner(
-      { maxRequestBytes: window.maxRequestBytes, maxInFlight: RESYNC_IN_FLIGHT, maxInFlightBytes: window.maxInFlightBytes, rateBytesPerSec: ctx.cfg.disk.resyncRateBytesPerSec },
+      // with the controller, resync-rate only seeds its first step
+      { maxRequestBytes: window.maxRequestBytes, maxInFlight: RESYNC_IN_FLIGHT, maxInFlightBytes: window.maxInFlightBytes, rateBytesPerSec: this.controller ? 0 : d.resyncRateBytesPerSec },
       (from, max) => md.bitmap.nextDirtyRun(from, max),
       () => md.bitmap.count(),
       ctx.deps.now(),
     ));
     planner.setPaused(ctx.syncPaused);
+    this.startSteps();
     if (!ctx.cfg.handlers['before-resync-target']) {
       this.pump();
       return;
@@ -106,6 +128,41 @@ export class Resync {
   }
 
   // ---------------------------------------------------------------- SyncTarget
+
+  private startSteps(): void {
+    this.stopSteps();
+    this.arrivedSinceStep = 0;
+    this.writtenSinceStep = 0;
+    this.lastDwBytes = this.ctx.counters.dw * 1024;
+    this.recentSteps = [];
+    if (this.controller) this.planner?.setBudget(this.controller.step(0, 0));
+    this.stepTimer = setInterval(() => this.step(), CONTROLLER_STEP_MS);
+  }
+
+  private stopSteps(): void {
+    if (this.stepTimer) clearInterval(this.stepTimer);
+    this.stepTimer = null;
+  }
+
+  /** Every 100 ms: the controller's allowance for the next step, and c-min-rate. */
+  private step(): void {
+    const ctx = this.ctx;
+    const planner = this.planner;
+    if (!planner) return this.stopSteps();
+    const arrived = this.arrivedSinceStep;
+    const dw = ctx.counters.dw * 1024;
+    const appIo = Math.max(0, dw - this.lastDwBytes - this.writtenSinceStep);
+    this.lastDwBytes = dw;
+    this.arrivedSinceStep = 0;
+    this.writtenSinceStep = 0;
+    this.recentSteps.push(arrived);
+    if (this.recentSteps.length > 30) this.recentSteps.shift();
+    const recentRate = this.recentSteps.reduce((a, b) => a + b, 0) / ((this.recentSteps.length * CONTROLLER_STEP_MS) / 1000);
+    const throttled = minRateThrottled(ctx.cfg.disk.cMinRateBytesPerSec, appIo, recentRate);
+    const budget = this.controller ? this.controller.step(arrived, planner.inFlightTotal) : null;
+    planner.setBudget(throttled ? 0 : budget);
+    if (!throttled) this.pump();
+  }
 
   private pump(): void {
     const planner = this.planner;
@@ -177,6 +234,7 @@ export class Resync {
       if (sent.has(i)) continue;
       md.bitmap.clearRange(o, len);
       this.csumStats.equalBytes += len;
+      this.arrivedSinceStep += len;
     }
     if (req.writes === 0) this.finishCsumRequest(req);
   }
@@ -222,6 +280,8 @@ export class Resync {
       md.bitmap.clearRange(offset, payload.length);
       ctx.counters.nr += payload.length / 1024;
       ctx.counters.dw += payload.length / 1024;
+      this.arrivedSinceStep += payload.length;
+      this.writtenSinceStep += payload.length;
     } catch (err) {
       ctx.log.error({ err: (err as Error).message, offset }, 'resync write failed');
       ctx.onLocalIoError(err as Error, 'resync write');
@@ -246,6 +306,7 @@ export class Resync {
     const p = ctx.peerParams;
     if (!md || !conn || !p) return;
     this.planner = null;
+    this.stopSteps();
     await md.flushBitmap();
     md.uuids = ctx.deps.uuids.syncTargetFinish(md.uuids, uuidsFromWire(p.uuids), ctx.state.role);
     md.flags.delete('full-sync');
@@ -369,6 +430,7 @@ export class Resync {
   // ---------------------------------------------------------------- stop, pause, rate, full sync
 
   stop(): void {
+    this.stopSteps();
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.resyncTimer = null;
     this.planner?.reset();
@@ -378,8 +440,9 @@ export class Resync {
     drainPayloadPool();
   }
 
+  /** adjust: a new resync-rate (with the controller on it seeded the first step only, as in DRBD) */
   setRate(bytesPerSec: number): void {
-    this.planner?.setRate(bytesPerSec);
+    if (!this.controller) this.planner?.setRate(bytesPerSec);
   }
 
   /** pause-sync / resume-sync: this node's flag; the peer learns it with our state and pauses too. */

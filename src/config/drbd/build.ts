@@ -93,7 +93,6 @@ function sectionSink(st: State, into: SectionSet, scope: string): OptionSink {
       const first = list.find((x) => x.name === e.name);
       if (first) warn(st, e.loc, `'${e.name}' is set twice in ${scope} (first at line ${first.loc.line}); the last value is used`);
       list.push(e);
-      if (def.support === 'ignored') warn(st, e.loc, `'${e.name}' is accepted but not acted on by Tandem: ${def.ignoredNote ?? 'it has no effect'}`);
       if (isUnsupportedValue(def, e)) {
         const what = def.drbd9 ? `'${e.name}' is a DRBD 9 option that Tandem does not implement` : `'${e.name}' is not implemented by Tandem`;
         warn(st, e.loc, `${what}; 'up' refuses ${scope === 'common' ? 'every resource that inherits it' : scope}`);

@@ -59,7 +59,7 @@ function sections(set: SectionSet, ind: string): string[] {
 function entryLine(e: OptionEntry, section: SectionName, ind: string): string {
   const def = optionDef(section, e.name);
   const unsupported = def.support === 'no' && (!def.unsupportedIf || def.unsupportedIf(e.value));
-  const note = unsupported ? ' # not implemented by Tandem' : def.support === 'ignored' ? ` # not acted on by Tandem: ${def.ignoredNote ?? 'no effect'}` : '';
+  const note = unsupported ? ' # not implemented by Tandem' : '';
   return `${ind}${e.name} ${valueText(e.name, section, e.value)};${note}`;
 }
 

@@ -12,8 +12,6 @@
 //                `unsupportedIf` narrows this to the values that change behaviour
 //                (`allow-two-primaries no` is what Tandem does anyway).
 //   'deprecated' accepted and ignored with a warning, as drbdadm-84 does.
-//   'ignored'    a real DRBD option Tandem accepts but does not act on yet (`ignoredNote` says what
-//                it does instead); parsed, kept in dump with that note, warned about, never refused.
 
 import type { OptionValue, SectionName } from './model.js';
 import type { Unit } from './units.js';
@@ -26,7 +24,7 @@ export type ValueSpec =
   | { kind: 'list' } // one or more words (become-primary-on)
   | { kind: 'words' }; // free-form
 
-export type Support = 'yes' | 'tuning' | 'no' | 'deprecated' | 'ignored';
+export type Support = 'yes' | 'tuning' | 'no' | 'deprecated';
 export type OptionSection = SectionName | 'global';
 
 export interface OptionDef {
@@ -37,8 +35,6 @@ export interface OptionDef {
   default?: number | string | boolean;
   support: Support;
   unsupportedIf?: (v: OptionValue) => boolean;
-  /** for 'ignored': what Tandem does instead */
-  ignoredNote?: string;
   drbd9?: true;
 }
 
@@ -140,11 +136,11 @@ export const OPTIONS: readonly OptionDef[] = [
     { name: 'resync-after', value: STR, support: 'no' },
     { name: 'al-extents', value: num('count', 67, 0xfffe), default: 1237, support: 'yes' },
     { name: 'al-updates', value: FLAG, default: true, support: 'no', unsupportedIf: isFalse },
-    { name: 'c-plan-ahead', value: num('deciseconds', 0, 300), default: 20, support: 'ignored', ignoredNote: "Tandem resyncs at the fixed resync-rate (DRBD's c-plan-ahead 0 mode)" },
-    { name: 'c-delay-target', value: num('deciseconds', 1, 100), default: 10, support: 'ignored', ignoredNote: "Tandem resyncs at the fixed resync-rate (DRBD's c-plan-ahead 0 mode)" },
-    { name: 'c-fill-target', value: num('sectors', 0, 1 << 20), default: 100, support: 'ignored', ignoredNote: "Tandem resyncs at the fixed resync-rate (DRBD's c-plan-ahead 0 mode)" },
-    { name: 'c-max-rate', value: num('KiB', 250, 4 << 20), default: 102400, support: 'ignored', ignoredNote: "Tandem resyncs at the fixed resync-rate (DRBD's c-plan-ahead 0 mode)" },
-    { name: 'c-min-rate', value: num('KiB', 0, 4 << 20), default: 250, support: 'ignored', ignoredNote: "Tandem resyncs at the fixed resync-rate (DRBD's c-plan-ahead 0 mode)" },
+    { name: 'c-plan-ahead', value: num('deciseconds', 0, 300), default: 20, support: 'yes' },
+    { name: 'c-delay-target', value: num('deciseconds', 1, 100), default: 10, support: 'yes' },
+    { name: 'c-fill-target', value: num('sectors', 0, 1 << 20), default: 100, support: 'yes' },
+    { name: 'c-max-rate', value: num('KiB', 250, 4 << 20), default: 102400, support: 'yes' },
+    { name: 'c-min-rate', value: num('KiB', 0, 4 << 20), default: 250, support: 'yes' },
     { name: 'disk-timeout', value: num('deciseconds', 0, 6000), default: 0, support: 'no', unsupportedIf: positive },
     { name: 'read-balancing', value: oneOf(READ_BALANCING), default: 'prefer-local', support: 'no', unsupportedIf: not('prefer-local') },
     { name: 'discard-zeroes-if-aligned', value: FLAG, default: true, support: 'tuning' },

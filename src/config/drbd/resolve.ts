@@ -170,7 +170,10 @@ export function resolveResource(cfg: TandemConfig, resource: string, node: strin
     fencing: text(disk, 'disk', 'fencing') as Fencing,
     resyncRateBytesPerSec: base(disk, 'disk', 'resync-rate'),
     alExtents: number(disk, 'disk', 'al-extents'),
-    cPlanAheadMs: base(disk, 'disk', 'c-plan-ahead'),
+    // c-plan-ahead: DRBD 8.4's default (20, the dynamic controller) unless the resource gives its
+    // rate in 8.3's spelling (`syncer { rate … }`) without a c-plan-ahead: 8.3's default was 0, and
+    // an 8.3 config's rate means the resync speed, not the controller's first step
+    cPlanAheadMs: !disk.get('c-plan-ahead') && disk.get('resync-rate')?.spelledAs === 'syncer rate' ? 0 : base(disk, 'disk', 'c-plan-ahead'),
     cDelayTargetMs: base(disk, 'disk', 'c-delay-target'),
     cFillTargetBytes: base(disk, 'disk', 'c-fill-target'),
     cMaxRateBytesPerSec: base(disk, 'disk', 'c-max-rate'),
@@ -251,3 +254,4 @@ function checkedAlg(option: 'verify-alg' | 'csums-alg', entry: OptionEntry | und
   }
   return alg;
 }
+
