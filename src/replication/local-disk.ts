@@ -209,10 +209,17 @@ export class LocalDisk {
   }
 
   async writeLocal(dev: BlockDevice, offset: number, length: number, kind: DataMsg['kind'], payload: Buffer | undefined, fua: boolean): Promise<void> {
-    if (kind === 'write') await this.writer(dev).write(offset, payload!);
-    else if (kind === 'trim') await dev.discard(offset, length);
-    else await writeZeroes(dev, offset, length);
-    if (fua) await dev.flush();
+    // /proc/drbd's lo: requests open to the local disk
+    const c = this.ctx.counters;
+    c.lo++;
+    try {
+      if (kind === 'write') await this.writer(dev).write(offset, payload!);
+      else if (kind === 'trim') await dev.discard(offset, length);
+      else await writeZeroes(dev, offset, length);
+      if (fua) await dev.flush();
+    } finally {
+      c.lo--;
+    }
   }
 }
 

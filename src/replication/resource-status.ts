@@ -36,7 +36,7 @@ export function resourceStatus(ctx: ResourceContext, o: { verifyNext: number | n
     flags: { ...IDLE_IO_FLAGS, suspended: o.ioFrozen ? ['fencing'] : [], pausedByUser: ctx.userPaused && syncing, pausedByPeer: ctx.peerPaused && syncing },
     counters: {
       ns: Math.round(c.ns), nr: Math.round(c.nr), dw: Math.round(c.dw), dr: Math.round(c.dr),
-      al: c.al, bm: c.bm + (md?.bitmapWrites ?? 0), lo: 0, pe: ctx.pending.size, ua: 0, ap: c.ap, ep: 1,
+      al: c.al, bm: c.bm + (md?.bitmapWrites ?? 0), lo: c.lo, pe: ctx.pending.size, ua: c.ua, ap: c.ap, ep: 1,
       wo: 'f', oos: ctx.oosKiB(),
     },
     sync: syncing ? progress(snap) : undefined,

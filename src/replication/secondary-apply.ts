@@ -57,6 +57,8 @@ export class SecondaryApply {
 
   private async applyPeerWriteHeld(conn: PeerConnection, m: DataMsg, dev: BlockDevice, md: ResourceMetadata, hold: Release | Promise<Release>): Promise<void> {
     const ctx = this.ctx;
+    // /proc/drbd's ua: the peer's requests received and not yet acknowledged
+    ctx.counters.ua++;
     const release = typeof hold === 'function' ? hold : await hold;
     let ok = true;
     try {
@@ -75,6 +77,7 @@ export class SecondaryApply {
       this.peerWriteFailed(md, m, err as Error);
     } finally {
       release();
+      ctx.counters.ua--;
     }
     if (ctx.conn === conn) conn.sendWriteAck(m.seq, ok);
   }
