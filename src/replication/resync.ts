@@ -330,16 +330,51 @@ export class Resync {
 
   // ---------------------------------------------------------------- SyncSource
 
-  async serveRequest(conn: PeerConnection, offset: number, length: number): Promise<void> {
+  serveRequest(conn: PeerConnection, offset: number, length: number): Promise<void> {
+    return this.serveRange(conn, offset, length, 'resync request', (data) => {
+      conn.send({ type: 'resync-data', offset, length, payload: data }, () => recyclePayload(data));
+      this.ctx.counters.ns += length / 1024;
+      this.ctx.counters.dr += length / 1024;
+    });
+  }
+
+  /**
+   * A checksum request (csums-alg): the blocks whose digest differs from ours go out as resync
+   * data, then the reply names them; the others are already the same on the target.
+   */
+  serveChecksum(conn: PeerConnection, m: ChecksumRequestMsg): Promise<void> {
+    const { offset, length } = m;
+    return this.serveRange(conn, offset, length, 'resync checksum request', (data) => {
+      const ctx = this.ctx;
+      // another algorithm than ours, or none, never compares equal: every block is sent
+      const mine = this.csumsAlg;
+      const diff = mine && m.alg === mine && m.digests && verifyAlgSupported(mine) ? differingBlocks(mine, data, m.digests) : blockIndices(length);
+      for (const [first, count] of runsOf(diff)) {
+        const at = first * VERIFY_BLOCK;
+        const len = Math.min(count * VERIFY_BLOCK, length - at);
+        conn.send({ type: 'resync-data', offset: offset + at, length: len, payload: data.subarray(at, at + len) });
+        ctx.counters.ns += len / 1024;
+        ctx.counters.dr += len / 1024;
+      }
+      // written after the data it names: the buffer goes back to the pool then
+      conn.send({ type: 'checksum-reply', offset, length, equal: diff.length === 0, purpose: 'csum-resync', diff }, () => recyclePayload(data));
+    });
+  }
+
+  /**
+   * The SyncSource's part common to both requests: the before-resync-source gate, the bounds, the
+   * range lock (an application write to the same blocks must not overtake this read on the wire),
+   * the read and its errors. `answer` owns the data from then on (it recycles it once written).
+   */
+  private async serveRange(conn: PeerConnection, offset: number, length: number, what: string, answer: (data: Buffer) => void): Promise<void> {
     const ctx = this.ctx;
     if (this.sourceGate && !(await this.sourceGate)) return;
     const md = ctx.md;
     const dev = ctx.dev;
     if (!md || !dev || offset < 0 || length <= 0 || offset + length > md.usableSize) {
-      ctx.log.warn({ offset, length }, 'invalid resync request dropped');
+      ctx.log.warn({ offset, length }, `invalid ${what} dropped`);
       return;
     }
-    // The lock keeps an application write to the same blocks from overtaking this read on the wire.
     const hold = ctx.lock.acquire(offset, length);
     const release = typeof hold === 'function' ? hold : await hold;
     let data: Buffer | null = null;
@@ -351,55 +386,9 @@ export class Resync {
         await dev.readInto(offset, data);
       }
       if (ctx.conn !== conn) return recyclePayload(data);
-      const sent = data;
-      conn.send({ type: 'resync-data', offset, length, payload: sent }, () => recyclePayload(sent));
-      md.bitmap.clearRange(offset, length);
-      ctx.counters.ns += length / 1024;
-      ctx.counters.dr += length / 1024;
-    } catch (err) {
-      if (data) recyclePayload(data);
-      ctx.log.error({ err: (err as Error).message, offset }, 'resync read failed');
-      ctx.onLocalIoError(err as Error, 'resync read');
-    } finally {
-      release();
-    }
-    ctx.counters.oos = ctx.oosKiB();
-    ctx.progress?.update(md.bitmap.count() * md.bitmap.granularity, ctx.deps.now());
-  }
-
-  /**
-   * A checksum request (csums-alg): the blocks whose digest differs from ours go out as resync
-   * data, then the reply names them; the others are already the same on the target.
-   */
-  async serveChecksum(conn: PeerConnection, m: ChecksumRequestMsg): Promise<void> {
-    const ctx = this.ctx;
-    if (this.sourceGate && !(await this.sourceGate)) return;
-    const md = ctx.md;
-    const dev = ctx.dev;
-    const { offset, length } = m;
-    if (!md || !dev || offset < 0 || length <= 0 || offset + length > md.usableSize) {
-      ctx.log.warn({ offset, length }, 'invalid resync checksum request dropped');
-      return;
-    }
-    const hold = ctx.lock.acquire(offset, length);
-    const release = typeof hold === 'function' ? hold : await hold;
-    let data: Buffer | null = null;
-    try {
-      data = allocPayload(length);
-      await dev.readInto(offset, data);
-      if (ctx.conn !== conn) return recyclePayload(data);
-      // another algorithm than ours, or none, never compares equal: every block is sent
-      const mine = this.csumsAlg;
-      const diff = mine && m.alg === mine && m.digests && verifyAlgSupported(mine) ? differingBlocks(mine, data, m.digests) : blockIndices(length);
-      for (const [first, count] of runsOf(diff)) {
-        const at = first * VERIFY_BLOCK;
-        const len = Math.min(count * VERIFY_BLOCK, length - at);
-        conn.send({ type: 'resync-data', offset: offset + at, length: len, payload: data.subarray(at, at + len) });
-        ctx.counters.ns += len / 1024;
-        ctx.counters.dr += len / 1024;
-      }
-      const sent = data;
-      conn.send({ type: 'checksum-reply', offset, length, equal: diff.length === 0, purpose: 'csum-resync', diff }, () => recyclePayload(sent));
+      const owned = data;
+      data = null;
+      answer(owned);
       md.bitmap.clearRange(offset, length);
     } catch (err) {
       if (data) recyclePayload(data);
