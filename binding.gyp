@@ -10,7 +10,8 @@
         "native/device_io.cc",
         "native/dirty_bitmap.cc",
         "native/fuse_channel.cc",
-        "native/io_pool.cc"
+        "native/io_pool.cc",
+        "native/unix_dgram.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

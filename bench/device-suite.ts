@@ -74,8 +74,10 @@ export async function deviceSuiteUnavailable(): Promise<string | null> {
   return null;
 }
 
-interface Device {
+export interface Device {
   path: string;
+  /** the user-space processes serving the device (CPU per request: bench/device-profile.ts) */
+  pids: Record<string, number>;
   /** the files whose page cache holds this device's data (dropped before each write case) */
   backing: string[];
   close: () => Promise<void>;
@@ -91,7 +93,7 @@ async function waitBlockDevice(p: string): Promise<void> {
   }, 30_000, `${p} to become a block device`);
 }
 
-async function tandemDevice(o: DeviceSuiteOptions, dir: string, how: 'fuse' | 'nbdfuse'): Promise<Device> {
+export async function tandemDevice(o: Pick<DeviceSuiteOptions, 'scratch' | 'sizeBytes'>, dir: string, how: 'fuse' | 'nbdfuse'): Promise<Device> {
   const pair = await TandemPair.create({ dir: path.join(o.scratch, dir), protocol: 'C', rate: '4000M', backingBytes: o.sizeBytes + 2 * MiB, kernelDevice: how });
   try {
     await pair.upAndConnect();
@@ -101,11 +103,13 @@ async function tandemDevice(o: DeviceSuiteOptions, dir: string, how: 'fuse' | 'n
     await pair.node1.ok({ cmd: 'primary', resource: 'r0' });
     await waitBlockDevice(pair.node1.devicePath);
   } catch (err) {
+    const tail = pair.node1.logTail.split('\n').slice(-15).join('\n');
     await pair.destroy();
-    throw err;
+    throw new Error(`${(err as Error).message}\nnode1's log:\n${tail}`);
   }
   return {
     path: pair.node1.devicePath,
+    pids: { tandemd_primary: pair.node1.pid, tandemd_secondary: pair.node2.pid },
     backing: [pair.node1.disk, pair.node2.disk],
     close: async () => {
       await pair.node1.ok({ cmd: 'secondary', resource: 'r0' }).catch(() => undefined);
@@ -114,7 +118,7 @@ async function tandemDevice(o: DeviceSuiteOptions, dir: string, how: 'fuse' | 'n
   };
 }
 
-async function nbdkitDevice(o: DeviceSuiteOptions): Promise<Device> {
+export async function nbdkitDevice(o: Pick<DeviceSuiteOptions, 'scratch' | 'sizeBytes'>): Promise<Device> {
   const dir = path.join(o.scratch, 'dev-nbdkit');
   fs.mkdirSync(path.join(dir, 'dev'), { recursive: true });
   const file = path.join(dir, 'disk.img');
@@ -132,6 +136,7 @@ async function nbdkitDevice(o: DeviceSuiteOptions): Promise<Device> {
   }
   return {
     path: rec.devicePath,
+    pids: { nbdkit: server.pid!, ...(rec.method === 'nbdfuse-loop' && rec.nbdfusePid ? { nbdfuse: rec.nbdfusePid } : {}) },
     backing: [file],
     close: async () => {
       await detachKernelDevice(rec, { runDir, logger });
@@ -145,7 +150,7 @@ async function loopFileDevice(o: DeviceSuiteOptions): Promise<Device> {
   fs.writeFileSync(file, '');
   fs.truncateSync(file, o.sizeBytes);
   const loop = (await runOk('losetup', ['--find', '--show', file])).trim();
-  return { path: loop, backing: [file], close: async () => void (await runOk('losetup', ['-d', loop])) };
+  return { path: loop, pids: {}, backing: [file], close: async () => void (await runOk('losetup', ['-d', loop])) };
 }
 
 async function mkfsAndMount(dev: string, mnt: string): Promise<void> {

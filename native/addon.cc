@@ -1,5 +1,5 @@
 // Entry point of tandem_native: block I/O on the addon's own thread pool, the dirty bitmap,
-// and CRC-32C. Nothing here knows about peers or roles.
+// CRC-32C, the kernel device's FUSE connection and a unix datagram socket (syslog). Nothing here knows about peers or roles.
 #include <napi.h>
 
 #include <memory>
@@ -10,6 +10,7 @@
 #include "fuse_channel.h"
 #include "io_pool.h"
 #include "napi_util.h"
+#include "unix_dgram.h"
 
 namespace tandem {
 namespace {
@@ -55,6 +56,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitDirtyBitmap(env, exports);
   InitCrc32c(env, exports);
   InitFuseChannel(env, exports);
+  InitUnixDgram(env, exports);
   return exports;
 }
 

@@ -112,12 +112,10 @@ if [ "$SYSTEM_ONLY" -eq 0 ]; then
   [ -f "$TARBALL" ] || die "no tarball at $TARBALL"
   echo "install.sh: npm install -g --prefix $DESTDIR$PREFIX $(basename "$TARBALL")"
   # the package's own install script builds the addon with node-gyp against Node's headers;
-  # --allow-scripts lets it and unix-dgram (the syslog socket addon) build where npm asks for
-  # approval of dependency scripts
-  PATH="$(dirname "$NODE_BIN"):$PATH" npm install -g --prefix "$DESTDIR$PREFIX" --allow-scripts=tandem,unix-dgram \
+  # --allow-scripts lets it run where npm asks for approval of dependency scripts
+  PATH="$(dirname "$NODE_BIN"):$PATH" npm install -g --prefix "$DESTDIR$PREFIX" --allow-scripts=tandem \
     --no-audit --no-fund --loglevel=error "$TARBALL" >/dev/null
   [ -f "$DESTDIR$PKGDIR/build/Release/tandem_native.node" ] || die "the addon was not built in $DESTDIR$PKGDIR"
-  [ -f "$DESTDIR$PKGDIR/node_modules/unix-dgram/build/Release/unix_dgram.node" ] || die "unix-dgram (syslog) was not built in $DESTDIR$PKGDIR"
   PKG_FILES=$DESTDIR$PKGDIR
 else
   PKG_FILES=$SRC

@@ -1,12 +1,13 @@
 // Lines to the local syslog socket, as syslog(3) writes them (heartbeat users look there first).
 // The datagram is RFC 3164 as glibc's syslog(3) sends it to /dev/log: `<PRI>Mmm dd hh:mm:ss TAG: MSG`
 // in local time and without a host name (the syslog daemon adds it). Node has no unix datagram
-// sockets; unix-dgram (the addon winston-syslog and hot-shots use) sends them. Nothing here may
+// sockets; Tandem's own addon has one (native/unix_dgram.cc, N-API: it loads on every Node
+// version the addon does, where a NAN addon such as unix-dgram must be rebuilt). Nothing here may
 // block or crash a daemon: a missing or dead syslog daemon loses lines (reported once), a full
 // socket queues up to MAX_QUEUED lines and retries, and beyond that lines are dropped and counted
 // ("N messages were dropped", as heartbeat's cl_log says).
 // TANDEM_SYSLOG_SOCKET names another socket than /dev/log (tests listen on their own).
-import { createRequire } from 'node:module';
+import { native, type NativeUnixDgram } from '../storage/native.js';
 
 /** syslog(3)'s facility codes (<sys/syslog.h>), by the names ha.cf and logger(1) use */
 export const SYSLOG_FACILITY_CODES: Readonly<Record<string, number>> = {
@@ -64,20 +65,12 @@ export function syslogSocketPath(): string {
   return process.env.TANDEM_SYSLOG_SOCKET || '/dev/log';
 }
 
-/** unix-dgram's socket, the part used here */
-export interface UnixDgramSocket {
-  send(buf: Buffer, offset: number, length: number, path: string, cb?: (err?: Error) => void): void;
-  bind(path: string): void;
-  on(event: 'message', cb: (buf: Buffer) => void): void;
-  on(event: 'error', cb: (err: Error & { code?: number }) => void): void;
-  close(): void;
-}
-interface UnixDgramModule { createSocket(type: 'unix_dgram', listener?: (buf: Buffer) => void): UnixDgramSocket }
+/** The socket the sender uses: the addon's (tests give a fake one). */
+export type UnixDgramSocket = Pick<NativeUnixDgram, 'sendTo' | 'close'>;
 
-let unixDgram: UnixDgramModule | null = null;
-export function unixDgramModule(): UnixDgramModule {
-  unixDgram ??= createRequire(import.meta.url)('unix-dgram') as UnixDgramModule;
-  return unixDgram;
+/** A new non-blocking unix datagram socket (throws when none can be made). */
+export function openUnixDgram(): NativeUnixDgram {
+  return new native.UnixDgram();
 }
 
 export const MAX_QUEUED = 1000;
@@ -101,7 +94,7 @@ export class SyslogSender {
   constructor(
     readonly path: string = syslogSocketPath(),
     private readonly trouble: (msg: string) => void = () => {},
-    private readonly createSocket: () => UnixDgramSocket = () => unixDgramModule().createSocket('unix_dgram'),
+    private readonly createSocket: () => UnixDgramSocket = openUnixDgram,
   ) {}
 
   send(datagram: Buffer): void {
@@ -129,10 +122,7 @@ export class SyslogSender {
   }
 
   private socket(): UnixDgramSocket {
-    if (!this.sock) {
-      this.sock = this.createSocket();
-      this.sock.on('error', () => { /* sendto reports through its return value */ });
-    }
+    this.sock ??= this.createSocket();
     return this.sock;
   }
 
@@ -178,12 +168,9 @@ export class SyslogSender {
     }
   }
 
+  /** 0, or -errno (the addon answers sendto's outcome; EAGAIN/ENOBUFS: the reader is behind) */
   private sendOne(buf: Buffer): number {
-    let code = 0;
-    this.socket().send(buf, 0, buf.length, this.path, (err?: Error & { code?: number }) => {
-      if (err) code = typeof err.code === 'number' ? (err.code === 1 ? EAGAIN : err.code) : -1;
-    });
-    return code;
+    return this.socket().sendTo(buf, this.path);
   }
 }
 

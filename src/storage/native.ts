@@ -73,6 +73,14 @@ export interface NativeFuseChannelConstructor {
   new (fd: number, table: Uint8Array, onRequests: (count: number, arena: Buffer | null) => void): NativeFuseChannel;
 }
 
+/** A non-blocking AF_UNIX SOCK_DGRAM socket (native/unix_dgram.cc): answers 0 / bytes or -errno. */
+export interface NativeUnixDgram {
+  sendTo(data: Uint8Array, path: string): number;
+  bind(path: string): number;
+  recv(target: Uint8Array): number;
+  close(): void;
+}
+
 export interface NativeAddon {
   /** records: Float64Array of [id, err, failIndex, done] records; fn(count) once per batch. */
   setCompletionHandler(records: Float64Array, fn: (count: number) => void): void;
@@ -86,6 +94,8 @@ export interface NativeAddon {
   fuseMount(mountpoint: string, source: string, options: string): number;
   FuseChannel: NativeFuseChannelConstructor;
   fuseLimits: { slotBytes: number; maxBatch: number; headBytes: number; maxWrite: number };
+  /** Throws an Error carrying `errno` when no socket can be made. */
+  UnixDgram: new () => NativeUnixDgram;
 }
 
 /** The nearest directory at or above `start` that holds package.json (src/ and dist/src/ alike). */
