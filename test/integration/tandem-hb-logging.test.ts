@@ -12,15 +12,18 @@ import { SyslogListener } from '../helpers/syslog-listener.js';
 
 let pair: HbPair | null = null;
 let syslog: SyslogListener | null = null;
+let syslogDir: string | null = null;
 afterEach(async () => {
   await pair?.cleanup();
   pair = null;
   syslog?.stop();
   syslog = null;
+  if (syslogDir) fs.rmSync(syslogDir, { recursive: true, force: true });
+  syslogDir = null;
 });
 
 async function pairWithSyslog(haCf: (dir: string) => string): Promise<{ pair: HbPair; syslog: SyslogListener }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-hb-syslog-'));
+  const dir = (syslogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-hb-syslog-')));
   syslog = await SyslogListener.start(dir);
   pair = new HbPair({ logLevel: 'info', env: { TANDEM_SYSLOG_SOCKET: syslog.socket } });
   (pair.opts as { haCf?: string }).haCf = haCf(pair.dir);

@@ -13,11 +13,14 @@ import { SyslogListener } from '../helpers/syslog-listener.js';
 
 let pair: HbPair | null = null;
 let syslog: SyslogListener | null = null;
+let syslogDir: string | null = null;
 afterEach(async () => {
   await pair?.cleanup();
   pair = null;
   syslog?.stop();
   syslog = null;
+  if (syslogDir) fs.rmSync(syslogDir, { recursive: true, force: true });
+  syslogDir = null;
 });
 
 const edit = (file: string, f: (text: string) => string) => fs.writeFileSync(file, f(fs.readFileSync(file, 'utf8')));
@@ -25,7 +28,7 @@ const stops = (n: HbNode) => n.ops().filter((o) => o.startsWith('stop '));
 
 describe('tandem-hb reload', () => {
   it('applies new files in place (reload on one node, SIGHUP on the other) and names what waits for a restart', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-hb-reload-'));
+    const dir = (syslogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-hb-reload-')));
     syslog = await SyslogListener.start(dir);
     pair = new HbPair({ env: { TANDEM_SYSLOG_SOCKET: syslog.socket } });
     await pair.setup();

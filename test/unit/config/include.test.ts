@@ -1,6 +1,6 @@
 // include "glob": resolved relative to the including file, a glob matching nothing is fine,
 // a missing plain file is refused at the include statement.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,7 @@ describe('include', () => {
     expect(cfg.resources.map((r) => r.name)).toEqual(['r0', 'r1']);
     expect(cfg.files.map((f) => f.slice(dir.length + 1))).toEqual(['tandem.conf', 'drbd.d/global_common.conf', 'drbd.d/r0.res', 'drbd.d/r1.res']);
     expect(cfg.global['usage-count']).toEqual({ kind: 'enum', value: 'no' });
+    rmSync(dir, { recursive: true, force: true });
   });
   it('an include loop is cut after the first read', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-conf-'));
@@ -40,6 +41,7 @@ describe('include', () => {
     writeFileSync(join(dir, 'b.conf'), 'include "a.conf";\n');
     const cfg = loadConfig(join(dir, 'a.conf'));
     expect(cfg.warnings.map((w) => w.message)).toEqual([expect.stringMatching(/already included/)]);
+    rmSync(dir, { recursive: true, force: true });
   });
   it('loadConfig names an unreadable main file', () => {
     expect(() => loadConfig('/nonexistent/tandem.conf')).toThrow(/cannot read config file '\/nonexistent\/tandem\.conf'/);
