@@ -10,6 +10,7 @@ import { followEvents } from './events-command.js';
 import { renderStatusText } from '../daemon/status-render.js';
 import type { ResourceStatus } from '../daemon/status-types.js';
 import { registerOcfCommands } from './ocf-commands.js';
+import { parseResizeSize } from '../replication/resize-decision.js';
 
 interface GlobalOpts {
   config: string;
@@ -23,9 +24,18 @@ class CliFailure extends Error {
   }
 }
 
-/** drbdadm 8.3 spelled forced promotion `drbdadm -- --overwrite-data-of-peer primary r0`. */
+/**
+ * drbdadm 8.3 spelled forced promotion `drbdadm -- --overwrite-data-of-peer primary r0`, and
+ * passed resize's drbdsetup options the same way: `drbdadm -- --size=10G --assume-clean resize r0`.
+ */
 export function normaliseLegacyArgs(argv: string[]): string[] {
   const out = [...argv];
+  const r = out.indexOf('resize');
+  const dd = out.indexOf('--');
+  if (r >= 0 && dd >= 0 && dd < r) {
+    const opts = out.splice(dd, r - dd).slice(1);
+    out.splice(out.indexOf('resize') + 1, 0, ...opts);
+  }
   const i = out.indexOf('--overwrite-data-of-peer');
   if (i >= 0) {
     out.splice(i, 1);
@@ -88,6 +98,22 @@ export function buildProgram(): Command {
   simple('invalidate', 'discard local data: full resync from the peer');
   simple('invalidate-remote', "discard the peer's data: full resync to the peer");
   simple('verify', 'online verify: compare checksums with the peer block by block');
+  simple(
+    'resize',
+    'after both backing disks grew: re-read their sizes, move the metadata to the new end, resync the new area',
+    (c) => c
+      .option('--size <size>', 'the new size instead of the largest both nodes hold (k/M/G/T, plain number = 512-byte sectors); may shrink')
+      .option('--assume-clean', 'the new area is known to be identical on both nodes (e.g. zeroes): no resync'),
+    (o) => {
+      const out: Partial<ControlRequest> = { assumeClean: !!o.assumeClean };
+      if (o.size !== undefined) {
+        const n = parseResizeSize(o.size as string);
+        if (n === null) throw new CliFailure(`invalid size '${String(o.size)}' (a number with an optional k, M, G or T)`, 1);
+        out.size = n;
+      }
+      return out;
+    },
+  );
   simple('pause-sync', 'pause a running resync');
   simple('resume-sync', 'resume a paused resync');
   simple('new-current-uuid', 'start a new data generation', (c) => c.option('--clear-bitmap', 'skip the initial sync of a just-created pair'), (o) => ({ clearBitmap: !!o.clearBitmap }));
