@@ -60,6 +60,7 @@ export class Resize {
       peerCanResize: ctx.peerParams?.features?.includes(RESIZE_FEATURE) ?? false,
       resizing: this.busy,
     });
+    ctx.log.info({ size: o.size, assumeClean: o.assumeClean, refused: v.ok ? undefined : v.message }, 'resize requested');
     if (!v.ok) return v;
     this.busy = true;
     try {

@@ -191,8 +191,9 @@ export class ResourceMetadata {
   async resize(area: MetaLayout, size: number, mark: { offset: number; length: number } | null): Promise<void> {
     if (size > area.usableSize || size <= 0 || size % 4096 !== 0) throw new Error(`cannot record a usable size of ${size} bytes in a layout for ${area.usableSize}`);
     await this.alChain.catch(() => undefined);
+    const flushes = this.bmWrite;
     const run = async (): Promise<void> => {
-      await this.bmWrite.catch(() => undefined);
+      await flushes.catch(() => undefined);
       const next: MetaLayout = { ...area, usableSize: size, usableBlocks: size / 4096, bitmapBytes: bitmapBytesFor(size) };
       const old = this.bitmap.native;
       const native = new DirtyBitmap(size, old.granularity);
