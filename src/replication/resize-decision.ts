@@ -8,7 +8,7 @@
 // where DRBD would grow a disconnected node alone and settle at the next connect.
 import type { DiskState, Role } from './messages.js';
 import type { ConnState } from './state-rules.js';
-import { diskRank, isConnected, isSyncing } from './state-rules.js';
+import { diskRank, isSyncing } from './state-rules.js';
 
 /** drbd_strings.c / drbd_nl.c codes; drbdsetup exits 10 on all of them */
 export const RESIZE_EXIT = 10;
@@ -39,7 +39,7 @@ export function checkResize(v: ResizeView): ResizeCheck {
   if (!hasDisk(v.disk)) return fail('(138) Device does not have a disk.');
   if (isSyncing(v.cs) || v.cs === 'VerifyS' || v.cs === 'VerifyT') return fail('(130) Resize not allowed during resync.');
   if (v.role !== 'Primary' && v.peerRole !== 'Primary') return fail('(131) Need one Primary node to resize.');
-  if (!isConnected(v.cs) || v.cs !== 'Connected') {
+  if (v.cs !== 'Connected') {
     return fail(`Resize needs the peer connected (connection state ${v.cs}): both nodes grow together`);
   }
   if (!hasDisk(v.peerDisk)) return fail(`(138) Peer device does not have a disk (peer disk state ${v.peerDisk}).`);
