@@ -121,6 +121,10 @@ export class Resize {
     const release = await ctx.lock.acquire(0, WHOLE_DEVICE);
     try {
       await md.resize(layout, record, mark);
+    } catch (err) {
+      // the metadata could not be written: on-io-error decides, as for any metadata write
+      ctx.onLocalIoError(err as Error, 'metadata write (resize)');
+      throw err;
     } finally {
       release();
     }

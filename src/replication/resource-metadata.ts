@@ -5,9 +5,9 @@ import type { ResolvedResource } from '../config/index.js';
 import { BlockDevice } from '../storage/block-device.js';
 import { DirtyBitmap } from '../storage/dirty-bitmap.js';
 import { bitmapBytesFor, computeLayout, type MetaLayout, type MetaPlacement } from '../storage/metadata-layout.js';
-import { readMetadata, readSuperblock, writeAlTransaction, writeBitmap, writeSuperblock, type MetaIO } from '../storage/metadata-store.js';
+import { layoutFromSuperblock, readMetadata, readSuperblock, writeAlTransaction, writeBitmap, writeSuperblock, type MetaIO } from '../storage/metadata-store.js';
 import { ActivityLogWriter, AL_EXTENT_SIZE, alExtentsFor, recover } from '../storage/activity-log.js';
-import { moveMetadata, planMetadataResize, type MetaResizePlan } from '../storage/metadata-resize.js';
+import { moveMetadata, planMetadataResize, superblockAt, type MetaResizePlan } from '../storage/metadata-resize.js';
 import type { MetaFlags } from '../storage/metadata-flags.js';
 import type { Superblock } from '../storage/superblock.js';
 import type { GenerationUuids } from './generation-uuids.js';
@@ -78,10 +78,9 @@ export class TrackedBitmap {
   get native(): DirtyBitmap {
     return this.native_;
   }
-  /** a resize gives the bitmap a new length; it is on disk already, so nothing is left to flush */
+  /** a resize gives the bitmap a new length (same bit positions, so pending pages stay pending) */
   replace(next: DirtyBitmap): void {
     this.native_ = next;
-    this.pages.take();
   }
   get granularity(): number {
     return this.native.granularity;
@@ -199,14 +198,30 @@ export class ResourceMetadata {
       const native = new DirtyBitmap(size, old.granularity);
       const words = Math.min(old.byteLength, native.byteLength) / 8;
       if (words > 0) native.loadRange(0, old.toBufferRange(0, words));
-      if (mark && mark.length > 0) native.setRange(mark.offset, Math.min(mark.length, size - mark.offset));
+      if (mark && mark.length > 0 && mark.offset < size) native.setRange(mark.offset, Math.min(mark.length, size - mark.offset));
       const currentSb: Superblock = { ...this.sb, uuids: { ...this.uuids, history: [this.uuids.history[0], this.uuids.history[1]] }, flags: setToFlags(this.flags), bitmapCrc32c: null };
       const nextSb: Superblock = { ...currentSb, usableSize: size, laSizeSect: size / 512 };
-      await moveMetadata({ io: this.io, current: this.layout, currentSb, next, nextSb, bitmap: native.toBuffer() });
+      const current = this.layout;
+      const at: { stage: 'before' | 'pointer' | 'committed' } = { stage: 'before' };
+      try {
+        await moveMetadata({ io: this.io, current, currentSb, next, nextSb, bitmap: native.toBuffer(), progress: (s) => (at.stage = s) });
+      } catch (err) {
+        // superblock updates from here on must go where the next attach looks: the pointer
+        // superblock at the new end (old areas), or the committed one; the caller detaches
+        if (at.stage === 'pointer') {
+          const pointer = superblockAt(currentSb, next.superblockOffset, current);
+          this.layout = layoutFromSuperblock(next.superblockOffset, pointer, current.limitedBy);
+          this.sb = pointer;
+        }
+        if (at.stage !== 'committed') throw err;
+      }
       const recovered = recover(await this.io.read(next.alOffset, next.alSize));
       this.al = new ActivityLogWriter({ areaOffset: next.alOffset, areaSize: next.alSize, alExtents: this.alExtents }, recovered);
       this.layout = next;
       this.sb = { ...nextSb, alOffset: next.alOffset - next.superblockOffset, bitmapOffset: next.bitmapOffset - next.superblockOffset, bitmapAreaSize: next.bitmapAreaSize };
+      // bits set while the move ran (a peer's out-of-sync) are still only in the old bitmap:
+      // carried over, and their pages stay pending for the next flush into the new place
+      if (words > 0) native.loadRange(0, old.toBufferRange(0, words), true);
       this.bitmap.replace(native);
     };
     const p = this.sbWrite.then(run);

@@ -140,6 +140,12 @@ export interface MetadataMove {
   nextSb: Superblock;
   /** the bitmap for next.usableSize, exactly next.bitmapBytes long, grown area already marked */
   bitmap: Buffer;
+  /**
+   * told when the metadata in use changed place: 'pointer' after step 1 (the superblock in use is
+   * now the one at the new end, still describing the old areas), 'committed' after step 3. A
+   * caller whose move fails later must write its superblock updates where these say.
+   */
+  progress?: (stage: 'pointer' | 'committed') => void;
 }
 
 /** The writes of a resize in their crash-safe order (see the top of this file). */
@@ -157,6 +163,7 @@ export async function moveMetadata(m: MetadataMove): Promise<void> {
     // 1. pointer superblock: the current metadata, found from the new end
     await io.write(next.superblockOffset, encodeSuperblock(superblockAt(m.currentSb, next.superblockOffset, current)));
     await io.flush();
+    m.progress?.('pointer');
   }
   if (next.alOffset !== current.alOffset) {
     // 2a. the AL ring, verbatim: transactions carry no offsets, so it recovers the same there
@@ -171,6 +178,7 @@ export async function moveMetadata(m: MetadataMove): Promise<void> {
   const sb: Superblock = { ...m.nextSb, ...superblockLayoutFields(next), bitmapCrc32c: null };
   await io.write(next.superblockOffset, encodeSuperblock(sb));
   await io.flush();
+  m.progress?.('committed');
   if (sbMoves) {
     // 4. the old superblock is data area (or unused) now
     await zeroRange(io, current.superblockOffset, SUPERBLOCK_BYTES);
