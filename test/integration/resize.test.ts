@@ -150,4 +150,19 @@ describe('tandemadm resize', () => {
     await waitFor(async () => (await sizeOf(node2)) === newUsable && (await node2.status()).dirtyBits === 0, 30_000, 'grown back and resynced');
     expect(disksEqual(node1, node2, 20 * MiB, newUsable - 20 * MiB)).toBe(true);
   });
+
+  it('run on the Secondary: the Primary peer still resyncs the new area to it', async () => {
+    pair = await Pair.create({ sizeMiB: 16 });
+    await pair.initialSync();
+    const { node1, node2 } = pair;
+    grow(node1, NEW);
+    grow(node2, NEW);
+    scribble(node2, OLD, MiB);
+    const out = await node2.adm('resize', 'r0');
+    expect(out.code, out.stderr).toBe(0);
+    for (const n of pair.nodes) await n.waitState((s) => (s as { sizeBytes?: number }).sizeBytes === newUsable, 'the new size');
+    await node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected' && s.dirtyBits === 0, 'in sync after the resize');
+    expect(disksEqual(node1, node2, 0, newUsable)).toBe(true);
+    expect((await node1.status()).role).toBe('Primary');
+  });
 });
