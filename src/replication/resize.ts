@@ -15,6 +15,7 @@
 // go before it waits for the peer: a Secondary waiting on a Primary whose replicated writes wait
 // on the Secondary's lock would never finish. Between the two moves the exported size is still
 // the old one, because it is the smaller of both nodes' sizes.
+import { StorageError } from '../storage/block-device.js';
 import { placementFor } from './resource-metadata.js';
 import type { MetaLayout } from '../storage/metadata-layout.js';
 import type { ResizeCommitMsg, ResizeDoneMsg, ResizeInfoMsg } from './messages.js';
@@ -78,7 +79,8 @@ export class Resize {
         requested: o.size,
       });
       if (!d.ok) return d;
-      const mark = o.assumeClean ? null : d.grown;
+      // from the old exported size up to what both record: the peer marks the same range
+      const mark = o.assumeClean || d.record <= previous ? null : { offset: previous, length: d.record - previous };
       await this.apply(local.layout, d.record, mark);
       if (o.size !== null) ctx.userSize = o.size;
       const done = (await this.ask(conn, {
@@ -122,8 +124,9 @@ export class Resize {
     try {
       await md.resize(layout, record, mark);
     } catch (err) {
-      // the metadata could not be written: on-io-error decides, as for any metadata write
-      ctx.onLocalIoError(err as Error, 'metadata write (resize)');
+      // the disk failed a metadata write: on-io-error decides, as for any metadata write (a
+      // refusal before the first write leaves the disk alone)
+      if (err instanceof StorageError) ctx.onLocalIoError(err, 'metadata write (resize)');
       throw err;
     } finally {
       release();
