@@ -165,4 +165,27 @@ describe('tandemadm resize', () => {
     expect(disksEqual(node1, node2, 0, newUsable)).toBe(true);
     expect((await node1.status()).role).toBe('Primary');
   });
+
+  it('disk { size } raised in the config: adjust on both, then resize; and it caps a grown disk', async () => {
+    pair = await Pair.create({ sizeMiB: 16, disk: 'size 8M;' });
+    await pair.initialSync();
+    const { node1, node2 } = pair;
+    fs.writeFileSync(pair.config, fs.readFileSync(pair.config, 'utf8').replace('size 8M;', 'size 12M;'));
+    for (const n of pair.nodes) await n.admOk('adjust', 'r0');
+    await node1.admOk('resize', 'r0');
+    for (const n of pair.nodes) await n.waitState((s) => (s as { sizeBytes?: number }).sizeBytes === 12 * MiB, 'disk { size } of 12M');
+    // both disks grow, but the config still caps the device
+    grow(node1, NEW);
+    grow(node2, NEW);
+    await node1.admOk('resize', 'r0');
+    for (const n of pair.nodes) await n.waitState((s) => (s as { sizeBytes?: number }).sizeBytes === 12 * MiB, 'still 12M');
+    await node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected' && s.dirtyBits === 0, 'in sync');
+    const client = await openNbd(node1);
+    try {
+      expect(client.size).toBe(12 * MiB);
+    } finally {
+      await client.close();
+    }
+    expect(disksEqual(node1, node2, 0, 12 * MiB)).toBe(true);
+  });
 });
