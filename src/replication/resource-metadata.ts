@@ -9,6 +9,7 @@ import { layoutFromSuperblock, readMetadata, readSuperblock, writeAlTransaction,
 import { ActivityLogWriter, AL_EXTENT_SIZE, alExtentsFor, recover } from '../storage/activity-log.js';
 import { moveMetadata, planMetadataResize, superblockAt, type MetaResizePlan } from '../storage/metadata-resize.js';
 import type { MetaFlags } from '../storage/metadata-flags.js';
+import { MetadataError } from '../storage/metadata-error.js';
 import type { Superblock } from '../storage/superblock.js';
 import type { GenerationUuids } from './generation-uuids.js';
 
@@ -368,7 +369,14 @@ export async function openResourceMetadata(dev: BlockDevice, cfg: ResolvedResour
     const layout = computeLayout(placement, { dataSize: dev.size, metaDeviceSize: metaIo.size });
     const ctx = { device: `${cfg.name} (${cfg.self.disk})` };
     // the superblock says how large the bitmap is; the bitmap then streams straight into it
-    const sb = await readSuperblock(metaIo, layout, ctx);
+    const sb = await readSuperblock(metaIo, layout, ctx).catch((err: unknown) => {
+      // internal metadata is looked for at the device's end: one that grew while tandemd was
+      // down has it further in, and create-md (the message's advice) would throw it away
+      if (err instanceof MetadataError && err.code === 'ENOMETA' && placement.kind === 'internal') {
+        throw new MetadataError('ENOMETA', `${err.message}; if the backing device grew while the resource was down, give it its old size back, attach, and run tandemadm resize`);
+      }
+      throw err;
+    });
     const native = new DirtyBitmap(sb.usableSize, sb.bmBytesPerBit);
     const contents = await readMetadata(metaIo, layout, ctx, (byteOffset, bytes) => {
       const whole = bytes.length - (bytes.length % 8);

@@ -188,4 +188,23 @@ describe('tandemadm resize', () => {
     }
     expect(disksEqual(node1, node2, 0, 12 * MiB)).toBe(true);
   });
+
+  it('a disk grown while its node was down: attach says what to do, and the old size back plus resize works', async () => {
+    pair = await Pair.create({ sizeMiB: 16 });
+    await pair.initialSync();
+    const { node1, node2 } = pair;
+    await node2.stop();
+    grow(node2, NEW);
+    await node2.start();
+    const up = await node2.adm('up', 'r0');
+    expect(up.code).toBe(10);
+    expect(up.stderr).toMatch(/no Tandem metadata found at offset \d+ .*if the backing device grew while the resource was down, give it its old size back, attach, and run tandemadm resize/);
+    grow(node2, OLD);
+    await node2.admOk('up', 'r0');
+    await node1.waitState((s) => s.cs === 'Connected' && s.peerDisk === 'UpToDate', 'reconnected');
+    grow(node1, NEW);
+    grow(node2, NEW);
+    await node1.admOk('resize', 'r0');
+    for (const n of pair.nodes) await n.waitState((s) => (s as { sizeBytes?: number }).sizeBytes === newUsable, 'the new size');
+  });
 });
