@@ -125,6 +125,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     return DefineClass(env, "NativeDevice",
                        {
                            InstanceMethod<&DeviceWrap::Info>("info"),
+                           InstanceMethod<&DeviceWrap::RefreshSize>("refreshSize"),
                            InstanceMethod<&DeviceWrap::Read>("read"),
                            InstanceMethod<&DeviceWrap::Write>("write"),
                            InstanceMethod<&DeviceWrap::WriteBulk>("writeBulk"),
@@ -246,6 +247,33 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     o.Set("size", Napi::Number::New(env, static_cast<double>(st_->size)));
     o.Set("alignment", Napi::Number::New(env, st_->align));
     return o;
+  }
+
+  // `tandemadm resize`: the backing file or LV grew while open. The size is read again from the
+  // open fd (the path could name something else by now); only the JS thread reads st_->size.
+  Napi::Value RefreshSize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (st_->closed) {
+      Napi::Error::New(env, st_->path + ": device is closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    uint64_t bytes = 0;
+    if (st_->isBlock) {
+      if (ioctl(st_->fd, BLKGETSIZE64, &bytes) < 0) {
+        Napi::Error::New(env, st_->path + ": BLKGETSIZE64 failed: " + strerror(errno)).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+    } else {
+      struct stat fb;
+      if (fstat(st_->fd, &fb) < 0) {
+        Napi::Error::New(env, st_->path + ": fstat failed: " + strerror(errno)).ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      bytes = static_cast<uint64_t>(fb.st_size);
+    }
+    st_->size = bytes;
+    return Napi::Number::New(env, static_cast<double>(bytes));
   }
 
   Napi::Value Read(const Napi::CallbackInfo& info) { return ReadOrWrite(info, IoOp::kRead); }

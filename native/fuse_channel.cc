@@ -100,6 +100,7 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
                        {
                            InstanceMethod<&FuseChannel::Reply>("reply"),
                            InstanceMethod<&FuseChannel::ReplyWrite>("replyWrite"),
+                           InstanceMethod<&FuseChannel::Notify>("notify"),
                            InstanceMethod<&FuseChannel::Close>("close"),
                        });
   }
@@ -285,6 +286,22 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
       cnt++;
     }
     return Napi::Number::New(env, Write(head, unique, static_cast<int32_t>(err), total, iov, cnt));
+  }
+
+  // notify(code, data): an unsolicited message to the kernel (unique 0, the notify code where a
+  // reply has its error), e.g. FUSE_NOTIFY_INVAL_INODE after the file's size changed
+  Napi::Value Notify(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t code;
+    if (!GetUint(info, 0, "code", &code)) return env.Undefined();
+    uint8_t* d;
+    size_t l;
+    if (!GetBuffer(info, 1, "data", &d, &l)) return env.Undefined();
+    uint8_t head[16];
+    struct iovec iov[2];
+    iov[1].iov_base = d;
+    iov[1].iov_len = l;
+    return Napi::Number::New(env, Write(head, 0, -static_cast<int32_t>(code), sizeof head + l, iov, 2));
   }
 
   // replyWrite(unique, size): WRITE's reply (fuse_write_out) without a Buffer from JS

@@ -10,6 +10,8 @@ import { followEvents } from './events-command.js';
 import { renderStatusText } from '../daemon/status-render.js';
 import type { ResourceStatus } from '../daemon/status-types.js';
 import { registerOcfCommands } from './ocf-commands.js';
+import { parseResizeSize } from '../replication/resize-decision.js';
+import { normaliseLegacyArgs } from './legacy-args.js';
 
 interface GlobalOpts {
   config: string;
@@ -21,20 +23,6 @@ class CliFailure extends Error {
   constructor(message: string, readonly exitCode: number) {
     super(message);
   }
-}
-
-/** drbdadm 8.3 spelled forced promotion `drbdadm -- --overwrite-data-of-peer primary r0`. */
-export function normaliseLegacyArgs(argv: string[]): string[] {
-  const out = [...argv];
-  const i = out.indexOf('--overwrite-data-of-peer');
-  if (i >= 0) {
-    out.splice(i, 1);
-    const dd = out.indexOf('--');
-    if (dd >= 0 && dd < i) out.splice(dd, 1);
-    const p = out.indexOf('primary');
-    if (p >= 0) out.splice(p + 1, 0, '--force');
-  }
-  return out;
 }
 
 async function call(g: GlobalOpts, req: ControlRequest): Promise<unknown> {
@@ -88,6 +76,22 @@ export function buildProgram(): Command {
   simple('invalidate', 'discard local data: full resync from the peer');
   simple('invalidate-remote', "discard the peer's data: full resync to the peer");
   simple('verify', 'online verify: compare checksums with the peer block by block');
+  simple(
+    'resize',
+    'after both backing disks grew: re-read their sizes, move the metadata to the new end, resync the new area',
+    (c) => c
+      .option('--size <size>', 'the new size instead of the largest both nodes hold (k/M/G/T, plain number = 512-byte sectors); may shrink')
+      .option('--assume-clean', 'the new area is known to be identical on both nodes (e.g. zeroes): no resync'),
+    (o) => {
+      const out: Partial<ControlRequest> = { assumeClean: !!o.assumeClean };
+      if (o.size !== undefined) {
+        const n = parseResizeSize(o.size as string);
+        if (n === null) throw new CliFailure(`invalid size '${String(o.size)}' (a number with an optional k, M, G or T)`, 1);
+        out.size = n;
+      }
+      return out;
+    },
+  );
   simple('pause-sync', 'pause a running resync');
   simple('resume-sync', 'resume a paused resync');
   simple('new-current-uuid', 'start a new data generation', (c) => c.option('--clear-bitmap', 'skip the initial sync of a just-created pair'), (o) => ({ clearBitmap: !!o.clearBitmap }));

@@ -6,7 +6,7 @@ import { DaemonNotRunningError, sendJsonLine, serveJsonLines } from './json-line
 
 export type ControlCommand =
   | 'up' | 'down' | 'attach' | 'detach' | 'connect' | 'disconnect'
-  | 'primary' | 'secondary' | 'invalidate' | 'invalidate-remote' | 'verify'
+  | 'primary' | 'secondary' | 'invalidate' | 'invalidate-remote' | 'verify' | 'resize'
   | 'pause-sync' | 'resume-sync' | 'new-current-uuid' | 'adjust' | 'outdate' | 'resume-io'
   | 'wait-connect' | 'wait-sync' | 'status' | 'ping'
   // test only: refused unless tandemd runs with TANDEM_TEST_FAULTS=1
@@ -19,6 +19,9 @@ export interface ControlRequest {
   force?: boolean;
   discardMyData?: boolean;
   clearBitmap?: boolean;
+  /** resize: --size in bytes, --assume-clean */
+  size?: number;
+  assumeClean?: boolean;
   timeoutMs?: number;
   /** wait-connect / wait-sync: drbdsetup's --wfc-timeout … --wait-after-sb, over the config's startup section */
   wait?: Partial<{ wfcSec: number; degrWfcSec: number; outdatedWfcSec: number; waitAfterSb: boolean }>;

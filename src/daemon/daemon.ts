@@ -10,7 +10,7 @@ import type { Verdict } from '../replication/state-rules.js';
 import { defaultUuidEngine } from '../replication/uuid-engine.js';
 import { NbdServer } from '../nbd/server.js';
 import type { NbdBackend } from '../nbd/server.js';
-import { adoptOrCleanup, attachKernelDevice, describeHolders, detachKernelDevice, deviceHolders, type Holder, type KernelDeviceRecord } from '../nbd/kernel-device.js';
+import { adoptOrCleanup, attachKernelDevice, describeHolders, detachKernelDevice, deviceHolders, resizeKernelDevice, type Holder, type KernelDeviceRecord } from '../nbd/kernel-device.js';
 import { kernelDeviceFacts, planKernelDevice } from '../nbd/kernel-device-plan.js';
 import { kernelDir } from '../nbd/kernel-device-record.js';
 import { refuse } from '../replication/state-rules.js';
@@ -87,6 +87,7 @@ export class Daemon {
       },
       exportDevice: (res, backend) => this.exportDevice(res, backend),
       unexportDevice: (res) => this.unexportDevice(res),
+      resizeDevice: (res) => this.resizeDevice(res),
       deviceOpen: (res) => (this.exports.get(res.name)?.connectionCount ?? 0) > 0 || (this.kernelHolders.get(res.name)?.length ?? 0) > 0,
       uuids: defaultUuidEngine(),
       onHelper: this.metricsData ? (res, handler) => this.metricsData?.helperCalled(res.name, handler) : undefined,
@@ -172,6 +173,16 @@ export class Daemon {
       this.opts.logger.error({ resource, err: (err as Error).message }, 'kernel block device could not be removed; will retry');
       return [];
     }
+  }
+
+  /**
+   * `resize` changed the size: the NBD socket serves it to the next client by itself (it asks the
+   * Resource at every handshake); the kernel device is told here.
+   */
+  private async resizeDevice(res: Resource): Promise<void> {
+    const rec = this.kernelDevices.get(res.name);
+    if (!rec) return;
+    await resizeKernelDevice(rec, res.size, this.opts.logger);
   }
 
   private async unexportDevice(res: Resource): Promise<void> {
@@ -358,6 +369,10 @@ export class Daemon {
         return this.verdict(r, await r.invalidate(true));
       case 'verify':
         return this.verdict(r, await r.verify());
+      case 'resize': {
+        const v = await r.resize({ size: req.size ?? null, assumeClean: !!req.assumeClean });
+        return v.ok ? { ok: true, message: v.message } : this.verdict(r, v);
+      }
       case 'pause-sync':
         return this.verdict(r, r.setPaused(true));
       case 'resume-sync':

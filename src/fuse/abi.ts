@@ -200,8 +200,8 @@ function writeAttr(b: Buffer, at: number, a: Attr): void {
 }
 
 /**
- * Attributes never change while the mount exists (the device size is fixed), so the kernel may
- * keep them for as long as it likes.
+ * Attributes change only with `resize`, which tells the kernel to drop them
+ * (FuseServer.sizeChanged), so the kernel may keep them for as long as it likes.
  */
 const VALID_SECONDS = 86_400;
 

@@ -54,6 +54,7 @@ export async function mountFuseFile(o: MountFuseFileOptions): Promise<FuseFileMo
     transport: {
       reply: (u, e, a, b) => (channel ? channel.reply(u, e, a, b) : ENODEV),
       replyWrite: (u, n) => (channel ? channel.replyWrite(u, n) : ENODEV),
+      notify: (code, data) => (channel ? channel.notify(code, data) : ENODEV),
     },
   });
   const onRequests = (count: number, arena: Buffer | null): void => {

@@ -23,7 +23,12 @@ export interface FuseTransport {
   reply(unique: number, errno: number, data?: Uint8Array, data2?: Uint8Array): number;
   /** WRITE's reply: `size` bytes were written */
   replyWrite(unique: number, size: number): number;
+  /** an unsolicited message to the kernel (FUSE_NOTIFY_*) */
+  notify?(code: number, data: Uint8Array): number;
 }
+
+/** FUSE_NOTIFY_INVAL_INODE (include/uapi/linux/fuse.h fuse_notify_code) */
+const NOTIFY_INVAL_INODE = 2;
 
 export interface FuseServerOptions {
   transport: FuseTransport;
@@ -74,6 +79,21 @@ export class FuseServer {
 
   get ready(): boolean {
     return this.initialised;
+  }
+
+  /**
+   * The backend's size changed (`resize`): the kernel holds the file's attributes for a day
+   * (abi.ts), so it is told to drop them; the next stat asks GETATTR and sees the new size.
+   * Returns 0, or the errno of the notification (ENOSYS: the transport cannot notify).
+   */
+  sizeChanged(): number {
+    if (!this.t.notify || !this.initialised) return 38; // ENOSYS
+    // fuse_notify_inval_inode_out: ino, offset -1 (attributes only, no page cache), length 0
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(BigInt(FILE_ID), 0);
+    b.writeBigInt64LE(-1n, 8);
+    b.writeBigInt64LE(0n, 16);
+    return this.t.notify(NOTIFY_INVAL_INODE, b);
   }
 
   get requestsInFlight(): number {

@@ -12,7 +12,7 @@ import {
 } from './kernel-device-record.js';
 import type { NbdBackend } from './backend.js';
 import { mountFuseFile, type FuseFileMount } from '../fuse/fuse-mount.js';
-import { attachLoop, detachLoopIfOurs, loopBackingFile, loopsBackedBy } from './loop-device.js';
+import { attachLoop, detachLoopIfOurs, loopBackingFile, loopsBackedBy, setLoopCapacity } from './loop-device.js';
 import { endNbdfuse, nbdUnixUri, startNbdfuse, unmountFuse } from './nbdfuse.js';
 import { attachNbdClient, detachNbdClient, nbdClientConnected } from './nbd-client-device.js';
 
@@ -140,6 +140,38 @@ async function placeSymlink(devicePath: string, target: string): Promise<void> {
   await fs.rm(tmp, { force: true });
   await fs.symlink(target, tmp);
   await fs.rename(tmp, devicePath);
+}
+
+/**
+ * `resize`: the kernel device shows the backend's new size. The FUSE file's attributes are
+ * dropped and read again (the stat below runs on libuv's pool, so this loop keeps serving the
+ * GETATTR it causes), then the loop device re-reads its backing file's size (LOOP_SET_CAPACITY,
+ * `losetup -c`), which a mounted filesystem survives; resize2fs can grow into it afterwards.
+ * nbdfuse and nbd-client fixed their size at connect: those keep the old size until the next
+ * primary, and this says so.
+ */
+export async function resizeKernelDevice(rec: KernelDeviceRecord, size: number, logger: Logger, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
+  const log = logger.child({ resource: rec.resource, part: 'kernel-device' });
+  if (rec.method !== 'fuse-loop') throw new Error(`the ${rec.method} kernel device keeps its size until the device is made again (secondary, then primary)`);
+  const own = ownFuse.get(rec.mountpoint);
+  if (!own) throw new Error(`the FUSE mount ${rec.mountpoint} is not served by this process`);
+  const err = own.server.sizeChanged();
+  if (err !== 0) throw new Error(`could not tell the kernel the new size of ${rec.file} (errno ${err})`);
+  await waitUntil(async () => (await fs.stat(rec.file)).size === size, timeoutMs, `${rec.file} to show ${size} bytes`);
+  if (!rec.loopDevice) return;
+  await setLoopCapacity(rec.loopDevice);
+  const sysfs = `/sys/block/${path.basename(rec.loopDevice)}/size`;
+  await waitUntil(async () => Number((await fs.readFile(sysfs, 'utf8')).trim()) * 512 === size, timeoutMs, `${rec.loopDevice} to show ${size} bytes`);
+  log.info({ device: rec.devicePath, loopDevice: rec.loopDevice, size }, 'kernel block device resized');
+}
+
+async function waitUntil(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond().catch(() => false)) return;
+    if (Date.now() >= deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** The kernel device of the record, if it still exists and is still ours. */

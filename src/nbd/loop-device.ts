@@ -29,6 +29,11 @@ export async function attachLoop(file: string): Promise<string> {
   return dev;
 }
 
+/** LOOP_SET_CAPACITY: the loop device takes its backing file's current size. */
+export async function setLoopCapacity(loop: string): Promise<void> {
+  await runTool('losetup', ['--set-capacity', loop]);
+}
+
 /** The backing file of an attached loop device, or null when it is not attached (or gone). */
 export async function loopBackingFile(loop: string): Promise<string | null> {
   try {

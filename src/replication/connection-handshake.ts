@@ -5,6 +5,7 @@
 // us later about its data: its state (role, disk), new UUIDs, an administrative sync plan
 // (invalidate, invalidate-remote, primary --force), and a disk attached on a live connection
 // negotiating again. The link and the connection's lifetime are in connection.ts.
+import { RESIZE_FEATURE } from './resize.js';
 import type { BitmapMsg, DiskState, ParamsMsg, Role, WireUuids } from './messages.js';
 import type { PeerConnection } from './peer-connection.js';
 import type { ResourceMetadata } from './resource-metadata.js';
@@ -96,6 +97,7 @@ export class Handshake {
       role: ctx.state.role,
       disk: disk === 'Negotiating' && this.negotiatedDisk ? this.negotiatedDisk : disk,
       discardMyData: this.discardMyData,
+      features: [RESIZE_FEATURE],
       ...(ctx.cfg.disk.csumsAlg ? { csumsAlg: ctx.cfg.disk.csumsAlg.toLowerCase() } : {}),
     });
   }
@@ -290,6 +292,27 @@ export class Handshake {
     ctx.state.change({ cs: asSource ? 'StartingSyncS' : 'StartingSyncT' });
     conn.send({ type: 'sync-plan', plan: asSource ? 'source' : 'target', mode: 'full' });
     ctx.state.change({ cs: asSource ? 'WFBitMapS' : 'WFBitMapT' });
+    this.sendBitmapPieces(conn, md);
+    this.localBitmapSent = true;
+    this.maybeStartSync(conn);
+  }
+
+  /**
+   * A bitmap-based sync this Primary starts on a live connection (after `resize` marked the grown
+   * area): like the administrative full sync, without marking everything.
+   */
+  startBitmapSync(reason: string): void {
+    const ctx = this.ctx;
+    const md = ctx.md;
+    const conn = ctx.conn;
+    if (!md || !conn) return;
+    this.resync.stop();
+    this.decision = { action: 'sync-source', mode: 'bitmap', rule: 0, reason, log: [], handlers: [] };
+    this.peerBitmapReceived = false;
+    this.peerBitmapParts = null;
+    ctx.state.change({ cs: 'StartingSyncS' });
+    conn.send({ type: 'sync-plan', plan: 'source', mode: 'bitmap' });
+    ctx.state.change({ cs: 'WFBitMapS' });
     this.sendBitmapPieces(conn, md);
     this.localBitmapSent = true;
     this.maybeStartSync(conn);

@@ -34,6 +34,7 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
     fields: {
       protocol: { oneOf: ['A', 'B', 'C'] }, usableSize: 'uint', uuids: 'uuids', flags: 'strings', dirtyBits: 'uint',
       role: { oneOf: ROLES }, disk: { oneOf: DISKS }, discardMyData: 'bool', csumsAlg: { optional: 'string' },
+      features: { optional: 'strings' },
     },
     payload: 'none',
   },
@@ -69,6 +70,10 @@ export const MESSAGE_SCHEMAS: { readonly [K in PeerMessageType]: MessageSchema<K
   'read-request': { fields: { seq: 'uint', offset: 'uint', length: 'uint' }, payload: 'none' },
   // an empty payload when ok is false; the resource checks the length against its request
   'read-reply': { fields: { seq: 'uint', offset: 'uint', length: 'uint', ok: 'bool' }, payload: 'required' },
+  'resize-probe': { fields: {}, payload: 'none' },
+  'resize-info': { fields: { ok: 'bool', usable: 'uint', configured: 'uint', reason: { optional: 'string' } }, payload: 'none' },
+  'resize-commit': { fields: { size: 'uint', previous: 'uint', assumeClean: 'bool', localSize: 'uint', userSize: { optional: 'uint' } }, payload: 'none' },
+  'resize-done': { fields: { ok: 'bool', localSize: 'uint', reason: { optional: 'string' } }, payload: 'none' },
 };
 
 // checkHeader runs once per received message: walk precomputed arrays, not Object.entries.

@@ -41,6 +41,8 @@ export interface ParamsMsg {
   discardMyData: boolean;
   /** net { csums-alg; }: both nodes must agree (DRBD refuses the connection otherwise) */
   csumsAlg?: string;
+  /** what this node understands beyond protocol version 2 ('resize'); absent from older nodes */
+  features?: string[];
 }
 
 // --- keepalive ---
@@ -106,13 +108,24 @@ export interface ReadRequestMsg { type: 'read-request'; seq: number; offset: num
 /** P_DATA_REPLY (ok, the bytes in the payload) or P_NEG_DREPLY (not ok, empty payload) */
 export interface ReadReplyMsg { type: 'read-reply'; seq: number; offset: number; length: number; ok: boolean; payload: Buffer }
 
+/**
+ * `tandemadm resize`, run on either node: the peer reads its backing size again and says what it
+ * could hold (resize-info), then applies the agreed size (resize-commit, answered by resize-done).
+ * New types, announced by params.features: a node without them is never sent one.
+ */
+export interface ResizeProbeMsg { type: 'resize-probe' }
+export interface ResizeInfoMsg { type: 'resize-info'; ok: boolean; usable: number; configured: number; reason?: string }
+/** size: the usable size both record; localSize: what the sender exports from now on */
+export interface ResizeCommitMsg { type: 'resize-commit'; size: number; previous: number; assumeClean: boolean; localSize: number; userSize?: number }
+export interface ResizeDoneMsg { type: 'resize-done'; ok: boolean; localSize: number; reason?: string }
+
 export type PeerMessage =
   | HelloMsg | AuthChallengeMsg | AuthResponseMsg | AuthResultMsg | ParamsMsg
   | PingMsg | PingAckMsg
   | StateMsg | UuidsMsg | SyncUuidMsg | SyncPlanMsg | BitmapMsg
   | DataMsg | RecvAckMsg | WriteAckMsg | WriteAcksMsg | FlushMsg | FlushAckMsg | OutOfSyncMsg
   | ResyncRequestMsg | ResyncDataMsg | ChecksumRequestMsg | ChecksumReplyMsg | ResyncDoneMsg
-  | DisconnectMsg
+  | DisconnectMsg | ResizeProbeMsg | ResizeInfoMsg | ResizeCommitMsg | ResizeDoneMsg
   | ReadRequestMsg | ReadReplyMsg;
 
 export type PeerMessageType = PeerMessage['type'];

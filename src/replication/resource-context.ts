@@ -37,6 +37,8 @@ export interface ResourceDeps {
   /** starts/stops the block-device export of this resource (NBD server, kernel device) */
   exportDevice: (res: Resource, backend: NbdBackend) => Promise<void>;
   unexportDevice: (res: Resource) => Promise<void>;
+  /** `resize` changed the exported size: the kernel device shows it (optional: tests without one) */
+  resizeDevice?: (res: Resource) => Promise<void>;
   /** true while a client holds the exported device open */
   deviceOpen: (res: Resource) => boolean;
   uuids: UuidEngine;
@@ -94,10 +96,13 @@ export class ResourceContext {
     return this.cfg.name;
   }
 
+  /** `resize --size`: replaces disk { size } until the daemon stops (drbdsetup's u_size) */
+  userSize: number | null = null;
+
   /** this node's usable size, or disk { size } when that is smaller (DRBD's user-set device size) */
   get localSize(): number {
     const usable = this.md?.usableSize ?? 0;
-    const want = this.cfg.disk.sizeBytes;
+    const want = this.userSize ?? this.cfg.disk.sizeBytes;
     return want > 0 && usable > 0 ? Math.min(usable, want) : usable;
   }
 

@@ -4,10 +4,12 @@
 import type { ResolvedResource } from '../config/index.js';
 import { BlockDevice } from '../storage/block-device.js';
 import { DirtyBitmap } from '../storage/dirty-bitmap.js';
-import { computeLayout, type MetaLayout, type MetaPlacement } from '../storage/metadata-layout.js';
-import { readMetadata, readSuperblock, writeAlTransaction, writeBitmap, writeSuperblock, type MetaIO } from '../storage/metadata-store.js';
-import { ActivityLogWriter, AL_EXTENT_SIZE, alExtentsFor } from '../storage/activity-log.js';
+import { bitmapBytesFor, computeLayout, type MetaLayout, type MetaPlacement } from '../storage/metadata-layout.js';
+import { layoutFromSuperblock, readMetadata, readSuperblock, writeAlTransaction, writeBitmap, writeSuperblock, type MetaIO } from '../storage/metadata-store.js';
+import { ActivityLogWriter, AL_EXTENT_SIZE, alExtentsFor, recover } from '../storage/activity-log.js';
+import { moveMetadata, planMetadataResize, superblockAt, type MetaResizePlan } from '../storage/metadata-resize.js';
 import type { MetaFlags } from '../storage/metadata-flags.js';
+import { MetadataError } from '../storage/metadata-error.js';
 import type { Superblock } from '../storage/superblock.js';
 import type { GenerationUuids } from './generation-uuids.js';
 
@@ -73,7 +75,14 @@ class PageTracker {
 
 /** The bitmap as the resource sees it: the native bitmap plus change tracking for persistence. */
 export class TrackedBitmap {
-  constructor(readonly native: DirtyBitmap, private readonly pages: PageTracker) {}
+  constructor(private native_: DirtyBitmap, private readonly pages: PageTracker) {}
+  get native(): DirtyBitmap {
+    return this.native_;
+  }
+  /** a resize gives the bitmap a new length (same bit positions, so pending pages stay pending) */
+  replace(next: DirtyBitmap): void {
+    this.native_ = next;
+  }
   get granularity(): number {
     return this.native.granularity;
   }
@@ -124,17 +133,19 @@ export class ResourceMetadata {
   /** byte ranges of the activity log found at attach: what a crashed Primary may have written alone */
   readonly alRecovered: { offset: number; length: number }[];
   private readonly pages: PageTracker;
-  private readonly al: ActivityLogWriter;
+  private al: ActivityLogWriter;
   /** hot extents, least recently used first (Map keeps insertion order) */
   private readonly active = new Map<number, number>();
   private alChain: Promise<void> = Promise.resolve();
   private pendingExtents = new Map<number, Promise<void>>();
   private sbWrite: Promise<void> = Promise.resolve();
+  /** bitmap flushes, one at a time: a resize must not meet one half-way through the old layout */
+  private bmWrite: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly io: MetaIO,
     private readonly ownIo: BlockDevice | null,
-    private readonly layout: MetaLayout,
+    private layout: MetaLayout,
     private sb: Superblock,
     native: DirtyBitmap,
     alActive: ReadonlySet<number>,
@@ -153,6 +164,72 @@ export class ResourceMetadata {
 
   get usableSize(): number {
     return this.sb.usableSize;
+  }
+
+  /** an external metadata device may have grown too */
+  refreshMetaDeviceSize(): void {
+    this.ownIo?.refreshSize();
+  }
+
+  /** where the metadata is, as its superblock records it */
+  get currentLayout(): MetaLayout {
+    return this.layout;
+  }
+
+  /** The metadata's new place on a device of `dataSize` bytes (pure; see metadata-resize.ts). */
+  planResize(placement: MetaPlacement, dataSize: number): MetaResizePlan {
+    return planMetadataResize(this.layout, placement, { dataSize, metaDeviceSize: this.io.size });
+  }
+
+  /**
+   * Take the plan's layout with `size` bytes in use (the size agreed with the peer, at most what
+   * the layout holds), `mark` (the grown area) out of sync. Runs after every superblock, AL and
+   * bitmap write queued before it; the caller holds off new writes (the whole range lock). Both
+   * nodes record the agreed size, not what their own device could hold, so their bitmaps keep the
+   * same length and the bitmap exchange stays bit for bit.
+   */
+  async resize(area: MetaLayout, size: number, mark: { offset: number; length: number } | null): Promise<void> {
+    if (size > area.usableSize || size <= 0 || size % 4096 !== 0) throw new Error(`cannot record a usable size of ${size} bytes in a layout for ${area.usableSize}`);
+    await this.alChain.catch(() => undefined);
+    const flushes = this.bmWrite;
+    const run = async (): Promise<void> => {
+      await flushes.catch(() => undefined);
+      const next: MetaLayout = { ...area, usableSize: size, usableBlocks: size / 4096, bitmapBytes: bitmapBytesFor(size) };
+      const old = this.bitmap.native;
+      const native = new DirtyBitmap(size, old.granularity);
+      const words = Math.min(old.byteLength, native.byteLength) / 8;
+      if (words > 0) native.loadRange(0, old.toBufferRange(0, words));
+      if (mark && mark.length > 0 && mark.offset < size) native.setRange(mark.offset, Math.min(mark.length, size - mark.offset));
+      const currentSb: Superblock = { ...this.sb, uuids: { ...this.uuids, history: [this.uuids.history[0], this.uuids.history[1]] }, flags: setToFlags(this.flags), bitmapCrc32c: null };
+      const nextSb: Superblock = { ...currentSb, usableSize: size, laSizeSect: size / 512 };
+      const current = this.layout;
+      const at: { stage: 'before' | 'pointer' | 'committed' } = { stage: 'before' };
+      try {
+        await moveMetadata({ io: this.io, current, currentSb, next, nextSb, bitmap: native.toBuffer(), progress: (s) => (at.stage = s) });
+      } catch (err) {
+        // superblock updates from here on must go where the next attach looks: the pointer
+        // superblock at the new end (old areas), or the committed one; the caller detaches
+        if (at.stage === 'pointer') {
+          const pointer = superblockAt(currentSb, next.superblockOffset, current);
+          this.layout = layoutFromSuperblock(next.superblockOffset, pointer, current.limitedBy);
+          this.sb = pointer;
+        }
+        if (at.stage !== 'committed') throw err;
+      }
+      const recovered = recover(await this.io.read(next.alOffset, next.alSize));
+      this.al = new ActivityLogWriter({ areaOffset: next.alOffset, areaSize: next.alSize, alExtents: this.alExtents }, recovered);
+      this.layout = next;
+      this.sb = { ...nextSb, alOffset: next.alOffset - next.superblockOffset, bitmapOffset: next.bitmapOffset - next.superblockOffset, bitmapAreaSize: next.bitmapAreaSize };
+      // bits set while the move ran (a peer's out-of-sync) are still only in the old bitmap:
+      // carried over, and their pages stay pending for the next flush into the new place
+      if (words > 0) native.loadRange(0, old.toBufferRange(0, words), true);
+      this.bitmap.replace(native);
+    };
+    const p = this.sbWrite.then(run);
+    this.sbWrite = p.catch(() => undefined);
+    // a bitmap flush asked for meanwhile waits too: it must write into the layout that is current then
+    this.bmWrite = this.sbWrite;
+    await p;
   }
 
   close(): void {
@@ -225,7 +302,13 @@ export class ResourceMetadata {
   /** bitmap pages written to disk since attach: /proc/drbd's `bm` */
   bitmapWrites = 0;
 
-  async flushBitmap(): Promise<void> {
+  flushBitmap(): Promise<void> {
+    const p = this.bmWrite.then(() => this.flushBitmapNow());
+    this.bmWrite = p.catch(() => undefined);
+    return p;
+  }
+
+  private async flushBitmapNow(): Promise<void> {
     if (!this.pages.pending) return;
     const taken = this.pages.take();
     const wordsPerPage = 4096 / 8;
@@ -286,7 +369,14 @@ export async function openResourceMetadata(dev: BlockDevice, cfg: ResolvedResour
     const layout = computeLayout(placement, { dataSize: dev.size, metaDeviceSize: metaIo.size });
     const ctx = { device: `${cfg.name} (${cfg.self.disk})` };
     // the superblock says how large the bitmap is; the bitmap then streams straight into it
-    const sb = await readSuperblock(metaIo, layout, ctx);
+    const sb = await readSuperblock(metaIo, layout, ctx).catch((err: unknown) => {
+      // internal metadata is looked for at the device's end: one that grew while tandemd was
+      // down has it further in, and create-md (the message's advice) would throw it away
+      if (err instanceof MetadataError && err.code === 'ENOMETA' && placement.kind === 'internal') {
+        throw new MetadataError('ENOMETA', `${err.message}; if the backing device grew while the resource was down, give it its old size back, attach, and run tandemadm resize`);
+      }
+      throw err;
+    });
     const native = new DirtyBitmap(sb.usableSize, sb.bmBytesPerBit);
     const contents = await readMetadata(metaIo, layout, ctx, (byteOffset, bytes) => {
       const whole = bytes.length - (bytes.length % 8);

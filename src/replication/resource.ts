@@ -37,6 +37,8 @@ import { OnlineVerify } from './online-verify.js';
 import { Handshake } from './connection-handshake.js';
 import { Connection } from './connection.js';
 import { resourceStatus } from './resource-status.js';
+import { Resize, type ResizeOptions } from './resize.js';
+import type { ResizeRefusal } from './resize-decision.js';
 
 export { ResourceError, PROTOCOL_VERSION };
 export type { ResourceDeps };
@@ -52,6 +54,7 @@ export class Resource implements NbdBackend {
   private readonly verifier: OnlineVerify;
   private readonly handshake: Handshake;
   private readonly connection: Connection;
+  private readonly resizer: Resize;
   private exported = false;
 
   constructor(cfg: ResolvedResource, private readonly deps: ResourceDeps) {
@@ -73,6 +76,10 @@ export class Resource implements NbdBackend {
     this.connection = new Connection(ctx, { handshake: this.handshake, resync: this.resync, verify: this.verifier, fencing: this.fencing }, (conn, msg) =>
       this.onPeerMessage(conn, msg),
     );
+    this.resizer = new Resize(ctx, {
+      startBitmapSync: (reason) => this.handshake.startBitmapSync(reason),
+      sizeChanged: () => (this.exported && deps.resizeDevice ? deps.resizeDevice(this) : Promise.resolve()),
+    });
     // bound straight to their parts: a disk error deep on the write path goes to local-disk.ts
     // without passing through this file again
     ctx.onLocalIoError = this.disk_.onLocalIoError.bind(this.disk_);
@@ -80,6 +87,7 @@ export class Resource implements NbdBackend {
     ctx.state.observe((before, after) => {
       if (ctx.md && applyStateToFlags(ctx.md, after)) ctx.persistSuperblock();
       if (entersPrimaryWithoutGoodData(before, after)) void runHandler(ctx, 'pri-on-incon-degr');
+      if (before.cs !== after.cs && after.cs !== 'Connected') this.resizer.connectionLost();
       this.fencing.afterTransition();
       deps.onChange();
     });
@@ -232,6 +240,13 @@ export class Resource implements NbdBackend {
         return this.verifier.onChecksumReply(msg.offset, msg.length, msg.equal, msg.diff);
       case 'disconnect':
         return this.connection.onPeerDisconnect(msg.reason);
+      case 'resize-probe':
+        return this.resizer.onProbe(conn);
+      case 'resize-info':
+      case 'resize-done':
+        return this.resizer.onReply(msg);
+      case 'resize-commit':
+        return void this.resizer.onCommit(conn, msg);
       default:
         this.ctx.log.warn({ type: msg.type }, 'unexpected message from peer dropped');
     }
@@ -425,6 +440,11 @@ export class Resource implements NbdBackend {
   /** pause-sync / resume-sync: this node's flag; the peer learns it with our state and pauses too. */
   setPaused(paused: boolean): Verdict | { ok: false; message: string; exitCode: number } {
     return this.resync.setPaused(paused);
+  }
+
+  /** `resize [--size=SIZE] [--assume-clean]`: resize.ts */
+  resize(o: ResizeOptions): Promise<{ ok: true; message: string } | ResizeRefusal> {
+    return this.resizer.run(o);
   }
 
   verify(): Promise<Verdict> {

@@ -70,7 +70,8 @@ function describe(e: unknown): string {
 export class BlockDevice {
   readonly path: string;
   readonly kind: DeviceKind;
-  readonly size: number;
+  /** bytes; changes only through refreshSize() */
+  size: number;
   readonly direct: boolean;
   readonly readOnly: boolean;
   /** Required alignment of offset, length and (to avoid a bounce copy) buffer address; 1 unless direct. */
@@ -331,6 +332,16 @@ export class BlockDevice {
 
   clearFaults(): void {
     this.#faultCall(() => this.#handle.clearFaults());
+  }
+
+  /**
+   * The backing file or LV may have grown since open (`tandemadm resize`): read its size again.
+   * I/O beyond the old end is allowed from here on.
+   */
+  refreshSize(): number {
+    if (this.#closed) throw new StorageError(`${this.path}: device is closed`, { code: 'ECLOSED', op: 'read', offset: 0, path: this.path });
+    this.size = this.#handle.refreshSize();
+    return this.size;
   }
 
   /**

@@ -16,6 +16,8 @@ export interface NativeDeviceInfo {
 /** Requests carry a caller-chosen id; completion arrives through setCompletionHandler. */
 export interface NativeDevice {
   info(): NativeDeviceInfo;
+  /** Reads the size again from the open fd (BLKGETSIZE64 or fstat) and returns it. */
+  refreshSize(): number;
   read(id: number, offset: number, target: Uint8Array): void;
   write(id: number, offset: number, data: Uint8Array): void;
   /** write() for bulk data: through an O_DIRECT companion fd when the device is buffered and the range aligned. */
@@ -61,6 +63,8 @@ export interface NativeDirtyBitmap {
 export interface NativeFuseChannel {
   reply(unique: number, errno: number, data?: Uint8Array, data2?: Uint8Array): number;
   replyWrite(unique: number, size: number): number;
+  /** an unsolicited message (FUSE_NOTIFY_*): 0, or the errno of the write */
+  notify(code: number, data: Uint8Array): number;
   close(): void;
 }
 

@@ -282,3 +282,32 @@ describe('FuseServer: data', () => {
     expect(r.last().errno).toBe(22);
   });
 });
+
+describe('FuseServer: a resized backend', () => {
+  it('tells the kernel to drop the file attributes (FUSE_NOTIFY_INVAL_INODE, attributes only), then GETATTR shows the new size', () => {
+    const r = new Recorder();
+    const notes: Array<{ code: number; data: Buffer }> = [];
+    const backend = { ...counting().backend, size: SIZE };
+    const s = new FuseServer({
+      transport: { ...r.transport, notify: (code: number, data: Uint8Array) => (notes.push({ code, data: Buffer.from(data) }), 0) },
+      backend, fileName: 'disk', logger: pino({ level: 'silent' }), now: () => 1_700_000_000,
+    });
+    expect(s.sizeChanged()).toBe(38); // before INIT the kernel has nothing to drop
+    init(s, r);
+    backend.size = 2 * SIZE;
+    expect(s.sizeChanged()).toBe(0);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]!.code).toBe(2);
+    expect(notes[0]!.data.readBigUInt64LE(0)).toBe(2n); // the file's node id
+    expect(notes[0]!.data.readBigInt64LE(8)).toBe(-1n); // no page cache range
+    s.handle(request(Op.GETATTR, 2, Buffer.alloc(16)));
+    expect(r.last().data.readBigUInt64LE(16 + 8)).toBe(BigInt(2 * SIZE));
+  });
+
+  it('a transport that cannot notify says so (ENOSYS)', () => {
+    const r = new Recorder();
+    const s = server(new MemoryBackend(SIZE), r);
+    init(s, r);
+    expect(s.sizeChanged()).toBe(38);
+  });
+});
