@@ -32,6 +32,7 @@ import type {
 } from './controller-types.js';
 import { withDefaults } from './controller-types.js';
 import { announcedState, defText, type Group, groupActive, newGroup, peerGroupStatus, type PeerView } from './group-record.js';
+import { log, onStartResult, onStopResult, type ResourceResult, type ResultContext } from './group-results.js';
 import type { LogLevel } from './membership.js';
 
 export type {
@@ -346,7 +347,7 @@ export class Controller {
     for (const [r, groups] of deny) out.push({ type: 'send-control', msg: { type: 'deny', groups, reason: r } });
   }
 
-  private onResult(e: { group: string; index: number; op: 'start' | 'stop'; ok: boolean; message?: string }, nowMs: number, out: ControllerAction[]): void {
+  private onResult(e: ResourceResult, nowMs: number, out: ControllerAction[]): void {
     const g = this.byKey.get(e.group);
     const expected = g && g.opOut && g.index === e.index && ((e.op === 'start' && g.local === 'starting') || (e.op === 'stop' && g.local === 'stopping'));
     if (!g || !expected) {
@@ -354,72 +355,23 @@ export class Controller {
       return;
     }
     g.opOut = false;
-    const r = g.def.resources[e.index]!;
-    const detail = e.message ? ` ${e.message}` : '';
-    if (e.op === 'start') {
-      if (e.ok) {
-        g.resources[e.index] = 'started';
-        out.push(log('info', `Resource ${r.text} started. (rc=0)`, { group: g.key, resource: r.text }));
-        if (this.shouldRelease(g)) return this.beginStop(g, e.index, out);
-        if (e.index + 1 < g.def.resources.length) { g.index = e.index + 1; return this.issueStart(g, out); }
-        g.local = 'started';
-        g.claim = 'none';
-        g.forced = false;
-        g.failbackArmed = false;
-        out.push(log('info', `Resource group ${g.key} started on ${this.cfg.self}.`, { group: g.key, transition: 'started' }));
-        this.checkFailoverDone(out);
-        return;
-      }
-      g.resources[e.index] = 'failed';
-      out.push(log('error', `Resource ${r.text} failed to start.${detail}`, { group: g.key, resource: r.text, message: e.message ?? '' }));
-      out.push(log('error', `Giving up resources due to failure of ${r.text}`, { group: g.key }));
-      g.rollback = true;
-      g.claim = 'none';
-      g.forced = false;
-      return this.beginStop(g, e.index, out);
-    }
-    if (e.ok) {
-      g.resources[e.index] = 'stopped';
-      g.stopAttempts = 0;
-      out.push(log('info', `Resource ${r.text} stopped. (rc=0)`, { group: g.key, resource: r.text }));
-      if (g.restartAt !== null && e.index <= g.restartAt && !this.shouldRelease(g) && !g.rollback) {
-        g.restartAt = null;
-        g.local = 'starting';
-        g.index = e.index;
-        return this.issueStart(g, out);
-      }
-      if (e.index > 0) { g.index = e.index - 1; return this.issueStop(g, out); }
-      g.restartAt = null;
-      g.local = 'stopped';
-      if (g.rollback) {
-        g.rollback = false;
-        g.declined = 'start-failed';
-        out.push(log('warn', `Resource group ${g.key} released after a failed start; ${this.cfg.peer ?? 'no peer'} may try it`, { group: g.key }));
-      } else out.push(log('info', `Resource group ${g.key} stopped on ${this.cfg.self}.`, { group: g.key, transition: 'stopped' }));
-      if (g.grantAfterStop) {
-        g.grantAfterStop = false;
-        if (this.peerState === 'up') {
-          g.grantedToPeer = true;
-          out.push({ type: 'send-control', msg: { type: 'grant', groups: [g.key] } });
-        }
-      }
-      return;
-    }
-    g.stopAttempts += 1;
-    if (g.stopAttempts <= this.cfg.stopRetries) {
-      g.stopRetryAtMs = nowMs + this.cfg.stopRetryMs;
-      out.push(log('warn', `Retrying failed stop operation [${r.text}]${detail}`, { group: g.key, resource: r.text, attempt: g.stopAttempts }));
-      return;
-    }
-    g.local = 'failed';
-    g.resources[e.index] = 'failed';
-    g.rollback = false;
-    out.push(log('fatal', `Resource ${r.text} failed to stop.${detail}`, { group: g.key, resource: r.text }));
-    out.push(log('fatal', `Resource group ${g.key} is FAILED on ${this.cfg.self}: it may still hold ${r.text}, so neither node will start it. Stop it by hand, then run 'tandem-hb cleanup ${g.key}'.`, { group: g.key, transition: 'failed' }));
-    if (g.grantAfterStop) {
-      g.grantAfterStop = false;
-      if (this.peerState === 'up') out.push({ type: 'send-control', msg: { type: 'deny', groups: [g.key], reason: 'failed' } });
-    }
+    if (e.op === 'start') onStartResult(this.resultContext(), g, e, out);
+    else onStopResult(this.resultContext(), g, e, nowMs, out);
+  }
+
+  private resultContext(): ResultContext {
+    return {
+      self: this.cfg.self,
+      peer: this.cfg.peer,
+      peerUp: this.peerState === 'up',
+      stopRetries: this.cfg.stopRetries,
+      stopRetryMs: this.cfg.stopRetryMs,
+      shouldRelease: (g) => this.shouldRelease(g),
+      beginStop: (g, from, o) => this.beginStop(g, from, o),
+      issueStart: (g, o) => this.issueStart(g, o),
+      issueStop: (g, o) => this.issueStop(g, o),
+      checkFailoverDone: (o) => this.checkFailoverDone(o),
+    };
   }
 
   private onStandby(scope: Scope, out: ControllerAction[]): void {
@@ -662,8 +614,4 @@ export class Controller {
     this.stateVersion += 1;
     out.push({ type: 'send-control', msg: { type: 'rsc-state', version: this.stateVersion, ...state } });
   }
-}
-
-function log(level: LogLevel, msg: string, fields: Record<string, unknown>): ControllerAction {
-  return { type: 'log', level, msg, fields };
 }
