@@ -160,14 +160,22 @@ class FenceRun {
   }
 }
 
+/** The clone, the constraint id both handlers use, and who owns that constraint now; null: said why, exit 1. */
+async function findConstraint(run: FenceRun, o: FenceOptions) {
+  const cloneId = await run.cloneId();
+  if (cloneId === null) return null;
+  const id = fenceConstraintId(o.idPrefix, o.resource, cloneId);
+  const constraint = await run.constraintOwner(id);
+  if (constraint === null) return null;
+  return { cloneId, id, constraint };
+}
+
 /** The fence-peer handler. Returns the exit code (fencing.ts: 4, 5, 7 fenced; 1 nothing established). */
 export async function crmFencePeer(o: FenceOptions, io: FenceIo): Promise<number> {
   const run = new FenceRun(o, io);
-  const cloneId = await run.cloneId();
-  if (cloneId === null) return 1;
-  const id = fenceConstraintId(o.idPrefix, o.resource, cloneId);
-  const constraint = await run.constraintOwner(id);
-  if (constraint === null) return 1;
+  const found = await findConstraint(run, o);
+  if (!found) return 1;
+  const { cloneId, id, constraint } = found;
   // the peer's state is only worth polling for when it can change the verdict; on the failover
   // path every 100 ms counts, so the independent questions go out together
   const [isolated, disks] = await Promise.all([constraint === 'none' ? run.isolated() : false, io.disks(o.resource)]);
@@ -188,11 +196,9 @@ export async function crmFencePeer(o: FenceOptions, io: FenceIo): Promise<number
 /** The after-resync-target handler: removes the constraint once both disks are UpToDate. */
 export async function crmUnfencePeer(o: FenceOptions, io: FenceIo): Promise<number> {
   const run = new FenceRun(o, io);
-  const cloneId = await run.cloneId();
-  if (cloneId === null) return 1;
-  const id = fenceConstraintId(o.idPrefix, o.resource, cloneId);
-  const constraint = await run.constraintOwner(id);
-  if (constraint === null) return 1;
+  const found = await findConstraint(run, o);
+  if (!found) return 1;
+  const { cloneId, id, constraint } = found;
   const disks = constraint === 'none' ? null : await io.disks(o.resource);
   const v = unfenceVerdict({ constraint, disk: disks?.disk ?? null, peerDisk: disks?.peerDisk ?? null, onlyIfOwnerMatch: o.onlyIfOwnerMatch }, id);
   if (v.remove) {

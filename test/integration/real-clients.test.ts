@@ -69,6 +69,7 @@ describe('real NBD clients against the Primary', () => {
   });
 
   // skipped only without libnbd-bin (install-deps installs it)
+  // skipped, with a printed reason, only without libnbd-bin (scripts/install-deps.sh installs it)
   it.skipIf(missing('nbdcopy'))('nbdcopy copies a random file in and out unchanged (cmp equal)', async () => {
     const p = await primaryPair();
     const src = path.join(p.dir, 'random.bin');
@@ -83,6 +84,7 @@ describe('real NBD clients against the Primary', () => {
   });
 
   // skipped only without fio (install-deps installs it)
+  // skipped, with a printed reason, only without fio (scripts/install-deps.sh installs it)
   it.skipIf(missing('fio'))('fio (nbd ioengine) random writes verify with crc32c', async () => {
     const p = await primaryPair();
     const out = await run('fio', '--name=tandem-randwrite', '--ioengine=nbd', `--uri=${uri(p.node1.nbdSocket)}`,
