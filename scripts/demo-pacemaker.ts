@@ -50,7 +50,9 @@ async function main(): Promise<number> {
 
     const old = story.primary;
     const t = await story.pullCable();
-    say(`${t.survivor} serves the page ${(t.takeoverMs / 1000).toFixed(2)} s after the pull (corosync token ${TOKEN_MS / 1000} s); longest time without a page: ${(t.outageMs / 1000).toFixed(2)} s`);
+    const s = (ms: number | null): string => (ms === null ? '?' : (ms / 1000).toFixed(2));
+    say(`${t.survivor} is Primary ${s(t.takeoverMs)} s after the pull, Pacemaker's promote returned at ${s(t.promotedMs)} s (corosync token ${TOKEN_MS / 1000} s); ` +
+      `it serves the page at ${s(t.pageMs)} s; longest time without a page: ${s(t.outageMs)} s`);
     say(`fence constraint in ${t.survivor}'s CIB: promotion only on ${t.constraintOnSurvivor}`);
     const same = (await story.checksum(t.survivor, 'before-pull.bin')) === sum;
     say(`before-pull.bin on ${t.survivor}: ${same ? 'identical, nothing lost' : c('31', 'DIFFERENT')}`);

@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { controlSocketPath, sendControl, DaemonNotRunningError } from '../daemon/control-protocol.js';
 import type { ResourceStatus } from '../daemon/status-types.js';
-import { DEFAULT_SCORES_TEXT, monitorVerdict, parseScoreTable, promotionAction, type LocalState } from '../ocf/agent-decisions.js';
+import { DEFAULT_SCORES_TEXT, parseScoreTable, type LocalState } from '../ocf/agent-decisions.js';
+import { ocfStatusLines, promoteLines } from '../ocf/status-lines.js';
 import { crmFencePeer, crmUnfencePeer, DEFAULT_FENCE_OPTIONS, type FenceIo, type FenceOptions } from '../ocf/crm-fence-peer.js';
 
 export interface OcfGlobals {
@@ -36,26 +37,15 @@ async function localState(g: OcfGlobals, resource: string): Promise<LocalState |
   return { role: s.role, disk: s.disk, peerDisk: s.peerDisk, cs: s.cs };
 }
 
-/** A value for `eval` in sh: single-quoted. */
-export function shellQuote(v: string): string {
-  return `'${v.replace(/'/g, `'\\''`)}'`;
-}
-
-export function ocfStatusLines(s: LocalState | null, scoresText: string): string {
-  const m = monitorVerdict(s);
-  const p = promotionAction(s, parseScoreTable(scoresText));
-  const lines = [
-    `OCF_STATUS_RC=${m.rc}`,
-    `OCF_STATUS_REASON=${shellQuote(m.reason)}`,
-    `PROMOTION_ACTION=${p.action}`,
-    `PROMOTION_SCORE=${p.action === 'set' ? p.score : ''}`,
-    `PROMOTION_REASON=${shellQuote(p.reason)}`,
-    `TANDEM_ROLE=${s?.role ?? ''}`,
-    `TANDEM_DISK=${s?.disk ?? ''}`,
-    `TANDEM_PEER_DISK=${s?.peerDisk ?? ''}`,
-    `TANDEM_CSTATE=${s?.cs ?? ''}`,
-  ];
-  return lines.join('\n') + '\n';
+/** `tandemadm primary`'s exit code and message (0 and '' when promoted); 20 when tandemd is not running. */
+async function promote(g: OcfGlobals, resource: string): Promise<{ rc: number; message: string }> {
+  try {
+    const res = await sendControl(controlSocketPath(g.runDir), { cmd: 'primary', resource });
+    return res.ok ? { rc: 0, message: res.message ?? '' } : { rc: res.exitCode ?? 20, message: res.message ?? 'primary failed' };
+  } catch (err) {
+    if (err instanceof DaemonNotRunningError) return { rc: 20, message: err.message };
+    throw err;
+  }
 }
 
 function execTool(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -125,6 +115,20 @@ export function registerOcfCommands(program: Command, g: () => OcfGlobals): void
       } catch (err) {
         throw new OcfCommandError((err as Error).message, 6);
       }
+      process.stdout.write(ocfStatusLines(await localState(g(), resource), o.scores));
+    });
+
+  program.command('ocf-promote <resource>')
+    .description("for ocf:tandem:tandem's promote: ask for Primary, then print what ocf-status prints, plus PROMOTE_RC and PROMOTE_MESSAGE (one Node.js start instead of two on the failover path)")
+    .option('--scores <list>', "the agent's adjust_master_score: four non-decreasing scores", DEFAULT_SCORES_TEXT)
+    .action(async (resource: string, o: { scores: string }) => {
+      try {
+        parseScoreTable(o.scores);
+      } catch (err) {
+        throw new OcfCommandError((err as Error).message, 6);
+      }
+      const r = await promote(g(), resource);
+      process.stdout.write(promoteLines(r.rc, r.message));
       process.stdout.write(ocfStatusLines(await localState(g(), resource), o.scores));
     });
 

@@ -5,8 +5,9 @@ import { Command } from 'commander';
 import { DEFAULT_CONFIG, defaultNode, defaultRunDir } from './common-options.js';
 import { controlSocketPath, sendControl, DaemonNotRunningError, type ControlCommand, type ControlRequest } from '../daemon/control-protocol.js';
 import { TANDEM_VERSION } from '../daemon/version.js';
-import { runDump, runCreateMd, runDumpMd } from './offline-commands.js';
-import { followEvents } from './events-command.js';
+// offline-commands (the config parser and the metadata code) and events-command load on demand:
+// every tandemadm run is a Node.js start, and the OCF agent runs several on the failover path
+const offline = () => import('./offline-commands.js');
 import { renderStatusText } from '../daemon/status-render.js';
 import type { ResourceStatus } from '../daemon/status-types.js';
 import { registerOcfCommands } from './ocf-commands.js';
@@ -145,7 +146,7 @@ export function buildProgram(): Command {
     .option('--timestamps', 'prefix each line with the time')
     .action(async (resource: string | undefined, o: { now?: boolean; timestamps?: boolean }) => {
       try {
-        await followEvents({ runDir: g().runDir, resource: resource ?? 'all', now: !!o.now, timestamps: !!o.timestamps });
+        await (await import('./events-command.js')).followEvents({ runDir: g().runDir, resource: resource ?? 'all', now: !!o.now, timestamps: !!o.timestamps });
       } catch (err) {
         throw new CliFailure((err as Error).message, 20);
       }
@@ -170,17 +171,17 @@ export function buildProgram(): Command {
       process.stdout.write(o.json ? JSON.stringify(list, null, 2) + '\n' : renderStatusText(list));
     });
 
-  program.command('dump [resource]').description('parse the config and print it normalised').action((resource: string | undefined) => {
-    process.stdout.write(runDump(g().config, resource));
+  program.command('dump [resource]').description('parse the config and print it normalised').action(async (resource: string | undefined) => {
+    process.stdout.write((await offline()).runDump(g().config, resource));
   });
   program.command('create-md <resource>').description('write fresh metadata on the backing disk (no daemon needed)')
     .option('--force', 'overwrite existing metadata or a filesystem signature')
     .action(async (resource: string, o: { force?: boolean }) => {
-      process.stdout.write(await runCreateMd(g().config, g().node, resource, !!o.force));
+      process.stdout.write(await (await offline()).runCreateMd(g().config, g().node, resource, !!o.force));
     });
   program.command('dump-md <resource>').description('print the metadata of the backing disk (no daemon needed)')
     .action(async (resource: string) => {
-      process.stdout.write(await runDumpMd(g().config, g().node, resource));
+      process.stdout.write(await (await offline()).runDumpMd(g().config, g().node, resource));
     });
   registerOcfCommands(program, g);
   return program;

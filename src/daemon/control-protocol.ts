@@ -9,6 +9,8 @@ export type ControlCommand =
   | 'primary' | 'secondary' | 'invalidate' | 'invalidate-remote' | 'verify' | 'resize'
   | 'pause-sync' | 'resume-sync' | 'new-current-uuid' | 'adjust' | 'outdate' | 'resume-io'
   | 'wait-connect' | 'wait-sync' | 'status' | 'ping'
+  // ocf:tandem:tandem's questions, answered as shell assignments (src/ocf/status-lines.ts)
+  | 'ocf-status' | 'ocf-promote'
   // test only: refused unless tandemd runs with TANDEM_TEST_FAULTS=1
   | 'inject-fault' | 'clear-faults';
 
@@ -23,6 +25,8 @@ export interface ControlRequest {
   size?: number;
   assumeClean?: boolean;
   timeoutMs?: number;
+  /** ocf-status / ocf-promote: the agent's adjust_master_score (four scores) */
+  scores?: string;
   /** wait-connect / wait-sync: drbdsetup's --wfc-timeout … --wait-after-sb, over the config's startup section */
   wait?: Partial<{ wfcSec: number; degrWfcSec: number; outdatedWfcSec: number; waitAfterSb: boolean }>;
   /** inject-fault: the I/O errors to arm on the backing disk */

@@ -1,5 +1,7 @@
 // tandemd: the resources of this node, the control socket tandemadm talks to, the status file and
 // the block-device export of whichever resource is Primary here.
+import { DEFAULT_SCORES_TEXT, parseScoreTable } from '../ocf/agent-decisions.js';
+import { ocfStatusLines, promoteLines } from '../ocf/status-lines.js';
 import path from 'node:path';
 import fs from 'node:fs';
 import type net from 'node:net';
@@ -384,6 +386,9 @@ export class Daemon {
         return this.waitConnectOrSync(r, req);
       case 'status':
         return { ok: true, data: r.status() };
+      case 'ocf-status':
+      case 'ocf-promote':
+        return this.ocfAnswer(r, req);
       case 'outdate':
         return this.verdict(r, await r.outdate());
       case 'resume-io':
@@ -400,6 +405,26 @@ export class Daemon {
       default:
         return { ok: false, message: `unknown command '${String(req.cmd)}'`, exitCode: 1 };
     }
+  }
+
+  /**
+   * ocf:tandem:tandem's monitor and promote in one round trip, as `tandemadm ocf-status` /
+   * `ocf-promote` print them: the agent asks here without a Node.js start on the failover path.
+   */
+  private async ocfAnswer(r: Resource, req: ControlRequest): Promise<ControlResponse> {
+    const scores = req.scores ?? DEFAULT_SCORES_TEXT;
+    try {
+      parseScoreTable(scores);
+    } catch (err) {
+      return { ok: false, message: (err as Error).message, exitCode: 6 };
+    }
+    let head = '';
+    if (req.cmd === 'ocf-promote') {
+      const v = await r.primary(false);
+      head = v.ok ? promoteLines(0, '') : promoteLines(v.exitCode, `${r.cfg.self.minor}: ${v.message}`);
+    }
+    const s = r.status();
+    return { ok: true, data: { sh: head + ocfStatusLines({ role: s.role, disk: s.disk, peerDisk: s.peerDisk, cs: s.cs }, scores) } };
   }
 
   /**

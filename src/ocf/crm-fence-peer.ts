@@ -4,9 +4,10 @@
 // known, reads this node's disk states from tandemd, and writes or deletes the constraint.
 // fence-decisions.ts decides. Messages go to stderr, which tandemd logs with the handler's exit code.
 import type { DiskState } from '../replication/drbd-states.js';
+import { cloneOfResource, clusterProperty, elementById, firstElementAttrs, nodeNames, nodeState } from './cib-view.js';
 import {
   cibPeerView, fenceConstraintId, fenceConstraintXml, fenceVerdict, unfenceVerdict,
-  type ConstraintOwner, type NodeStateAttrs, type PeerState,
+  type ConstraintOwner, type PeerState,
 } from './fence-decisions.js';
 
 export interface ToolResult {
@@ -48,96 +49,59 @@ export interface FenceOptions {
 
 export const DEFAULT_FENCE_OPTIONS = { idPrefix: 'tandem-fence-by-handler', role: 'Promoted', timeoutSec: 90, dcTimeoutSec: 20 } as const;
 
-/** The attributes of the first element of an XML fragment (cibadmin --xpath prints one element per match). */
-export function firstElementAttrs(xml: string, tag: string): Record<string, string> | null {
-  const m = new RegExp(`<${tag}\\b([^>]*?)/?>`).exec(xml);
-  if (!m) return null;
-  const attrs: Record<string, string> = {};
-  for (const a of m[1]!.matchAll(/([\w:.-]+)="([^"]*)"/g)) attrs[a[1]!] = a[2]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-  return attrs;
-}
-
-function xpathLiteral(s: string): string {
-  if (!s.includes("'")) return `'${s}'`;
-  if (!s.includes('"')) return `"${s}"`;
-  throw new Error(`name with both quote kinds: ${s}`);
-}
+export { firstElementAttrs } from './cib-view.js';
 
 class FenceRun {
   constructor(private readonly o: FenceOptions, private readonly io: FenceIo) {}
 
-  private async xpath(expr: string, timeoutSec?: number): Promise<{ ok: boolean; found: string | null; err: string }> {
-    const args = ['-Q', '--xpath', expr];
+  /** The whole CIB (`cibadmin -Q`, from the DC; -t: how long to wait for it, s). */
+  async readCib(timeoutSec?: number): Promise<{ ok: true; cib: string } | { ok: false; err: string }> {
+    const args = ['-Q'];
     if (timeoutSec !== undefined) args.push('-t', String(timeoutSec));
     const r = await this.io.run('cibadmin', args, ((timeoutSec ?? 30) + 5) * 1000);
-    // 105 (ENXIO, "No such device or address"): nothing matches
-    if (r.code === 105 || /No such device or address/i.test(r.stderr)) return { ok: true, found: null, err: '' };
-    if (r.code !== 0) return { ok: false, found: null, err: r.stderr.trim() || `cibadmin exit ${r.code}` };
-    return { ok: true, found: r.stdout, err: '' };
+    if (r.code !== 0) return { ok: false, err: r.stderr.trim() || `cibadmin exit ${r.code}` };
+    return { ok: true, cib: r.stdout };
   }
 
-  async cloneId(): Promise<string | null> {
+  cloneId(cib: string): string | null {
     if (this.o.cloneId) return this.o.cloneId;
-    const res = xpathLiteral(this.o.resource);
-    const r = await this.xpath(`//clone[primitive[@type='tandem' and instance_attributes/nvpair[@name='resource' and @value=${res}]]]`);
-    if (!r.ok || r.found === null) {
-      this.io.log(`WARNING tandem-fencing could not determine the clone id of tandem resource ${this.o.resource}${r.err ? `: ${r.err}` : ''}`);
-      return null;
-    }
-    return firstElementAttrs(r.found, 'clone')?.id ?? null;
+    const id = cloneOfResource(cib, this.o.resource);
+    if (id === null) this.io.log(`WARNING tandem-fencing could not determine the clone id of tandem resource ${this.o.resource}`);
+    return id;
   }
 
-  async constraintOwner(id: string): Promise<ConstraintOwner | null> {
-    const r = await this.xpath(`//rsc_location[@id=${xpathLiteral(id)}]`);
-    if (!r.ok) {
-      this.io.log(`WARNING cannot read the constraints: ${r.err}`);
-      return null;
-    }
-    if (r.found === null) return 'none';
-    const rule = firstElementAttrs(r.found, 'rule');
-    const expr = firstElementAttrs(r.found, 'expression');
+  constraintOwner(cib: string, id: string): ConstraintOwner {
+    const found = elementById(cib, 'rsc_location', id);
+    if (found === null) return 'none';
+    const rule = firstElementAttrs(found, 'rule');
+    const expr = firstElementAttrs(found, 'expression');
     const ours = rule?.role === this.o.role && rule?.score === '-INFINITY' && expr?.attribute === '#uname' && expr?.operation === 'ne' && expr?.value === this.o.node;
     return ours ? 'ours' : 'other';
   }
 
-  private async clusterProperty(name: string): Promise<boolean> {
-    const r = await this.io.run('crm_attribute', ['-t', 'crm_config', '-n', name, '-G', '-q'], 10_000);
-    // unset means Pacemaker's default, true for both; crm_is_not_false
-    if (r.code !== 0) return true;
-    return !['no', 'n', 'false', '0', 'off'].includes(r.stdout.trim().toLowerCase());
-  }
-
-  private async peerName(): Promise<string | null> {
+  private peerName(cib: string): string | null {
     if (this.o.peer) return this.o.peer;
-    const r = await this.xpath('//nodes/node');
-    if (!r.ok || r.found === null) return null;
-    const names = [...r.found.matchAll(/<node\b[^>]*\buname="([^"]*)"/g)].map((m) => m[1]!).filter((n) => n !== this.o.node);
+    const names = nodeNames(cib).filter((n) => n !== this.o.node);
     return names.length === 1 ? names[0]! : null;
   }
 
-  /** check_peer_node_reachable */
-  async peerState(): Promise<PeerState> {
+  /** check_peer_node_reachable, starting from the CIB already read */
+  async peerState(first: string): Promise<PeerState> {
     const start = this.io.now();
     const elapsed = (): number => (this.io.now() - start) / 1000;
-    const [stonithEnabled, startupFencing, peer] = await Promise.all([this.clusterProperty('stonith-enabled'), this.clusterProperty('startup-fencing'), this.peerName()]);
+    // unset means Pacemaker's default, true for both; crm_is_not_false
+    const prop = (name: string): boolean => !['no', 'n', 'false', '0', 'off'].includes((clusterProperty(first, name) ?? 'true').trim().toLowerCase());
+    const cluster = { stonithEnabled: prop('stonith-enabled'), startupFencing: prop('startup-fencing') };
+    const peer = this.peerName(first);
+    if (!peer) {
+      this.io.log("WARNING don't know who my peer is");
+      return 'unknown';
+    }
+    let cib = first;
     let cibTimeout = 18; // deciseconds, scaled by 5/4 per failed try as crm-fence-peer does
     for (;;) {
-      let ns: NodeStateAttrs | null = null;
-      for (;;) {
-        const r = peer ? await this.xpath(`//node_state[@uname=${xpathLiteral(peer)}]`, Math.max(1, Math.floor(cibTimeout / 10))) : { ok: true, found: null, err: '' };
-        if (r.ok) {
-          ns = r.found === null ? null : (firstElementAttrs(r.found, 'node_state') as NodeStateAttrs | null);
-          break;
-        }
-        if (elapsed() > this.o.dcTimeoutSec) return 'DC-unreachable';
-        await this.io.sleep(1000);
-        cibTimeout = Math.floor((cibTimeout * 5) / 4);
-      }
-      if (!peer) {
-        this.io.log("WARNING don't know who my peer is");
-        return 'unknown';
-      }
-      const view = cibPeerView(ns, { stonithEnabled, startupFencing });
+      const ns = nodeState(cib, peer);
+      const view = cibPeerView(ns, cluster);
       if (view === 'unreachable' || view === 'fenced') return view;
       if (view === 'online') {
         const r = await this.io.run('crmadmin', ['-t', String(cibTimeout * 200), '-S', peer], cibTimeout * 200 + 5000);
@@ -146,6 +110,16 @@ class FenceRun {
       }
       if (elapsed() >= this.o.timeoutSec) return ns?.crmd === 'offline' ? 'unreachable' : 'unknown';
       await this.io.sleep(2000);
+      for (;;) {
+        const r = await this.readCib(Math.max(1, Math.floor(cibTimeout / 10)));
+        if (r.ok) {
+          cib = r.cib;
+          break;
+        }
+        if (elapsed() > this.o.dcTimeoutSec) return 'DC-unreachable';
+        await this.io.sleep(1000);
+        cibTimeout = Math.floor((cibTimeout * 5) / 4);
+      }
     }
   }
 
@@ -160,26 +134,29 @@ class FenceRun {
   }
 }
 
-/** The clone, the constraint id both handlers use, and who owns that constraint now; null: said why, exit 1. */
-async function findConstraint(run: FenceRun, o: FenceOptions) {
-  const cloneId = await run.cloneId();
+/** The CIB, the clone, the constraint id both handlers use and who owns that constraint now; null: said why, exit 1. */
+async function findConstraint(run: FenceRun, o: FenceOptions, io: FenceIo) {
+  const read = await run.readCib();
+  if (!read.ok) {
+    io.log(`WARNING tandem-fencing could not read the CIB: ${read.err}`);
+    return null;
+  }
+  const cloneId = run.cloneId(read.cib);
   if (cloneId === null) return null;
   const id = fenceConstraintId(o.idPrefix, o.resource, cloneId);
-  const constraint = await run.constraintOwner(id);
-  if (constraint === null) return null;
-  return { cloneId, id, constraint };
+  return { cib: read.cib, cloneId, id, constraint: run.constraintOwner(read.cib, id) };
 }
 
 /** The fence-peer handler. Returns the exit code (fencing.ts: 4, 5, 7 fenced; 1 nothing established). */
 export async function crmFencePeer(o: FenceOptions, io: FenceIo): Promise<number> {
   const run = new FenceRun(o, io);
-  const found = await findConstraint(run, o);
+  // on the failover path every 100 ms counts: the independent questions go out together (the
+  // ping answer is only used when no constraint is in place yet)
+  const [found, isolatedNow, disks] = await Promise.all([findConstraint(run, o, io), run.isolated(), io.disks(o.resource)]);
   if (!found) return 1;
-  const { cloneId, id, constraint } = found;
-  // the peer's state is only worth polling for when it can change the verdict; on the failover
-  // path every 100 ms counts, so the independent questions go out together
-  const [isolated, disks] = await Promise.all([constraint === 'none' ? run.isolated() : false, io.disks(o.resource)]);
-  const peer: PeerState = constraint === 'none' && !isolated ? await run.peerState() : 'unknown';
+  const { cib, cloneId, id, constraint } = found;
+  const isolated = constraint === 'none' && isolatedNow;
+  const peer: PeerState = constraint === 'none' && !isolated ? await run.peerState(cib) : 'unknown';
   const v = fenceVerdict({ peer, disk: disks?.disk ?? null, peerDisk: disks?.peerDisk ?? null, constraint, isolated }, id);
   if (v.place) {
     const xml = fenceConstraintXml({ id, cloneId, node: o.node, role: o.role });
@@ -196,7 +173,7 @@ export async function crmFencePeer(o: FenceOptions, io: FenceIo): Promise<number
 /** The after-resync-target handler: removes the constraint once both disks are UpToDate. */
 export async function crmUnfencePeer(o: FenceOptions, io: FenceIo): Promise<number> {
   const run = new FenceRun(o, io);
-  const found = await findConstraint(run, o);
+  const found = await findConstraint(run, o, io);
   if (!found) return 1;
   const { cloneId, id, constraint } = found;
   const disks = constraint === 'none' ? null : await io.disks(o.resource);

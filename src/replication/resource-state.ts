@@ -94,10 +94,12 @@ export class ResourceState {
 
   /**
    * The role switched without a transition: promotion sets it before the device is exported (the
-   * export sees a Primary) and the later change({ role }) then finds nothing to report, exactly as
-   * before the split; demotion and shutdown do the same.
+   * export sees a Primary) and the later change({ role }) then finds nothing to report to the
+   * observer, exactly as before the split; demotion and shutdown do the same. It is logged here.
    */
   setRoleQuietly(role: Role): void {
+    // logged as DRBD's role( Secondary -> Primary ): the moment a failover happened, for whoever reads the log
+    if (this.s.role !== role) this.log.info({ transition: { role: `${this.s.role} -> ${role}` } }, 'state change');
     this.s.role = role;
   }
 

@@ -41,7 +41,9 @@ describe.skipIf(why !== null)('Tandem under Pacemaker + Corosync (ocf:tandem:tan
     const before = await story.writeData('before-pull.bin');
     const old = story.primary;
     const t = await story.pullCable();
-    figures.push(`takeover after the cable pull: ${(t.takeoverMs / 1000).toFixed(2)} s (token ${TOKEN_MS / 1000} s); longest outage the client saw: ${(t.outageMs / 1000).toFixed(2)} s`);
+    const s = (ms: number | null): string => (ms === null ? '?' : (ms / 1000).toFixed(2));
+    figures.push(`takeover after the cable pull: ${t.survivor} Primary ${s(t.takeoverMs)} s, promote done ${s(t.promotedMs)} s (goal: token ${TOKEN_MS / 1000} s + 3 s); ` +
+      `the client got the page back after ${s(t.pageMs)} s, longest outage it saw ${s(t.outageMs)} s`);
     expect(t.survivor).not.toBe(old);
     // nothing lost: the file written before the pull is on the new Primary, byte for byte
     expect(await story.checksum(t.survivor, 'before-pull.bin')).toBe(before);

@@ -36,7 +36,7 @@ describe.skipIf(missing.length > 0)('ocf:tandem:tandem', () => {
   let params: Record<string, string>;
   const agent = (action: string, extra: Record<string, string> = {}): Promise<Run> => {
     const env: Record<string, string> = { OCF_ROOT: '/usr/lib/ocf', OCF_RESOURCE_INSTANCE: 'tandem_test', __OCF_ACTION: action };
-    for (const [k, v] of Object.entries({ ...params, ...extra })) env[k.startsWith('OCF_') ? k : `OCF_RESKEY_${k}`] = v;
+    for (const [k, v] of Object.entries({ ...params, ...extra })) env[k.startsWith('OCF_') || k.startsWith('TANDEM_') ? k : `OCF_RESKEY_${k}`] = v;
     return sh('bash', [AGENT, action], env);
   };
   const adm = (...args: string[]) => sh(process.execPath, [TANDEMADM, '--config', params.config!, '--node', 'node1', '--run-dir', params.run_dir!, ...args]);
@@ -110,6 +110,31 @@ describe.skipIf(missing.length > 0)('ocf:tandem:tandem', () => {
     expect(r.out).toContain('passed all tests');
     expect(r.code).toBe(0);
   }, 240_000);
+
+  // Monitor and promote ask tandemd over its control socket with python3 (a dependency of
+  // resource-agents and Pacemaker) and fall back to tandemadm; both answer the same. A wrapper
+  // that logs each tandemadm run shows which one answered.
+  it.each([['python3', ''], ['tandemadm', 'tandemadm']])('promote, monitor, demote with the %s client', async (client, env) => {
+    const wrapper = path.join(dir, 'tandemadm-logged');
+    const calls = path.join(dir, `calls-${client}`);
+    fs.writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> ${calls}\nexec ${process.execPath} ${TANDEMADM} "$@"\n`, { mode: 0o755 });
+    const run = (action: string, extra: Record<string, string> = {}) => agent(action, { tandemadm: wrapper, ...(env ? { TANDEM_OCF_CLIENT: env } : {}), ...extra });
+    expect((await run('start')).code).toBe(0);
+    expect((await adm('primary', '--force', 'r0')).code).toBe(0);
+    expect((await adm('secondary', 'r0')).code).toBe(0);
+    fs.rmSync(calls, { force: true });
+    expect((await run('monitor')).code).toBe(0);
+    expect((await run('promote')).code).toBe(0);
+    expect(JSON.parse((await adm('status', 'r0', '--json')).out)[0]).toMatchObject({ role: 'Primary', disk: 'UpToDate' });
+    expect((await run('monitor')).code).toBe(8);
+    expect((await run('notify', { CRM_meta_notify_type: 'post', CRM_meta_notify_operation: 'promote', CRM_meta_notify_promote_uname: 'elsewhere' })).code).toBe(0);
+    expect((await run('demote')).code).toBe(0);
+    expect((await run('monitor')).code).toBe(0);
+    const ran = fs.existsSync(calls) ? fs.readFileSync(calls, 'utf8').trim().split('\n').map((l) => l.split(' ').find((w) => w.startsWith('ocf-') || ['secondary', 'primary'].includes(w))) : [];
+    if (client === 'python3') expect(ran.filter((c) => c?.startsWith('ocf-'))).toEqual([]);
+    else expect(ran.filter((c) => c?.startsWith('ocf-'))).toEqual(expect.arrayContaining(['ocf-status', 'ocf-promote']));
+    expect((await run('stop')).code).toBe(0);
+  }, 120_000);
 
   it.each([
     ['no resource', { resource: '' }, 6, /No resource name specified/],

@@ -37,8 +37,12 @@ export function cloneRoles(xml: string, clone = CLONE): { promoted: string[]; un
 }
 
 export interface TakeoverResult {
-  /** from the cable pull to the client's first page from the survivor */
+  /** from the cable pull to the survivor's tandemd becoming Primary (its log's role change) */
   takeoverMs: number;
+  /** from the cable pull to Pacemaker's promote operation returning (the agent done) */
+  promotedMs: number | null;
+  /** from the cable pull to the client's first page from the survivor */
+  pageMs: number;
   /** the longest time the client got no page between the pull and that page */
   outageMs: number;
   survivor: NodeName;
@@ -219,7 +223,13 @@ export class PacemakerStory {
     this.primary = survivor;
     const crmMon = await this.crmMonText(survivor);
     this.say.show(`crm_mon -1 on ${survivor}`, crmMon);
-    return { takeoverMs: first.t - t0, outageMs: outage.ms, survivor, crmMon, constraintOnSurvivor: await this.fenceConstraint(survivor) };
+    const primaryAt = this.roleChangeAt(survivor, 'Primary', t0);
+    if (primaryAt === null) throw new Error(`${survivor}'s tandemd log has no role change to Primary after the pull`);
+    const promotedAt = this.promoteDoneAt(survivor, t0);
+    return {
+      takeoverMs: primaryAt - t0, promotedMs: promotedAt === null ? null : promotedAt - t0, pageMs: first.t - t0,
+      outageMs: outage.ms, survivor, crmMon, constraintOnSurvivor: await this.fenceConstraint(survivor),
+    };
   }
 
   /** The isolated node's own partition: the ping rule demotes it, and it placed no constraint. */
@@ -286,6 +296,39 @@ export class PacemakerStory {
     const a = await this.node(this.primary).waitState(synced, 'UpToDate/UpToDate', 30_000);
     const b = await this.node(other(this.primary)).waitState(synced, 'UpToDate/UpToDate', 30_000);
     return { stale, constraint, staleRole, promotedDuringStandby, staleScore, promotedAfter: this.primary, a, b };
+  }
+
+  /** When tandemd on `n` logged its role change to `role` (ms since the epoch), the first at or after `since`. */
+  roleChangeAt(n: NodeName, role: string, since: number): number | null {
+    for (const line of this.tandemdLog(n).split('\n')) {
+      if (!line.includes('"role":')) continue;
+      try {
+        const j = JSON.parse(line) as { time?: number; transition?: { role?: string } };
+        if (j.time !== undefined && j.time >= since && j.transition?.role?.endsWith(`-> ${role}`)) return j.time;
+      } catch {
+        /* a partial last line */
+      }
+    }
+    return null;
+  }
+
+  /**
+   * When Pacemaker on `n` logged the result of a successful promote of the clone, at or after
+   * `since` (pacemaker.log's local time stamps: the lab's nodes share the host's clock and zone).
+   */
+  promoteDoneAt(n: NodeName, since: number): number | null {
+    let log = '';
+    try {
+      log = fs.readFileSync(path.join(STATE_DIR, n, 'pcmk', 'log-pacemaker', 'pacemaker.log'), 'utf8');
+    } catch {
+      return null;
+    }
+    const year = new Date(since).getFullYear();
+    for (const m of log.matchAll(/^(\w{3} \d{2} \d{2}:\d{2}:\d{2}\.\d{3}) .*Result of promote operation for tandem_r0 on [^:]+: ok/gm)) {
+      const t = new Date(`${m[1]!.replace(/\.(\d{3})$/, '')} ${year}`).getTime() + Number(m[1]!.slice(-3));
+      if (t >= since) return t;
+    }
+    return null;
   }
 
   tandemdLog(n: NodeName): string {

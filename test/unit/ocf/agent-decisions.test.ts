@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DEFAULT_SCORES, OCF, monitorVerdict, parseScoreTable, promotionAction, type LocalState } from '../../../src/ocf/agent-decisions.js';
 import { CONN_STATES, DISK_STATES, ROLES } from '../../../src/replication/drbd-states.js';
-import { ocfStatusLines, shellQuote } from '../../../src/cli/ocf-commands.js';
+import { ocfStatusLines, shellQuote } from '../../../src/ocf/status-lines.js';
 
 const st = (role: LocalState['role'], disk: LocalState['disk'], peerDisk: LocalState['peerDisk'], cs: LocalState['cs']): LocalState => ({ role, disk, peerDisk, cs });
 

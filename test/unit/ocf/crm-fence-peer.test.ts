@@ -24,14 +24,7 @@ class FakeCluster implements FenceIo {
     const none: ToolResult = { code: 105, stdout: '', stderr: 'Call cib_query failed (-6): No such device or address' };
     if (cmd === 'cibadmin' && args[0] === '-Q') {
       if (!this.cibUp) return { code: 102, stdout: '', stderr: 'Could not connect to the CIB: Transport endpoint is not connected' };
-      const x = args[2]!;
-      if (x.startsWith('//clone')) return x.includes("@value='r0'") ? ok(CLONE) : none;
-      if (x.startsWith('//rsc_location')) return this.constraint ? ok(this.constraint) : none;
-      if (x.startsWith('//node_state')) {
-        const attrs = [...this.peerStates].reverse().find(([from]) => from <= this.t)![1];
-        return ok(`<node_state id="2" uname="node2" ${attrs}>\n  <lrm id="2"/>\n</node_state>`);
-      }
-      if (x === '//nodes/node') return ok('<node id="1" uname="node1"/>\n<node id="2" uname="node2"/>');
+      return ok(this.cib());
     }
     if (cmd === 'cibadmin' && args[0] === '-C') {
       this.constraint = args[4]!;
@@ -46,6 +39,36 @@ class FakeCluster implements FenceIo {
     if (cmd === 'ping') return this.pingOk ? ok('1 received') : { code: 1, stdout: '0 received', stderr: '' };
     throw new Error(`unexpected ${cmd} ${args.join(' ')}`);
   }
+  /** the whole CIB, as `cibadmin -Q` prints it (indented, one element per line) */
+  cib(): string {
+    const attrs = [...this.peerStates].reverse().find(([from]) => from <= this.t)![1];
+    return [
+      '<cib crm_feature_set="3.16.1" validate-with="pacemaker-3.9" epoch="7" num_updates="0" admin_epoch="0" have-quorum="1" dc-uuid="1">',
+      '  <configuration>',
+      '    <crm_config>',
+      '      <cluster_property_set id="cib-bootstrap-options">',
+      '        <nvpair id="cib-bootstrap-options-stonith-enabled" name="stonith-enabled" value="false"/>',
+      '      </cluster_property_set>',
+      '    </crm_config>',
+      '    <nodes>',
+      '      <node id="1" uname="node1"/>',
+      '      <node id="2" uname="node2"/>',
+      '    </nodes>',
+      '    <resources>',
+      `      ${this.clones}`,
+      '    </resources>',
+      `    <constraints>${this.constraint ?? ''}</constraints>`,
+      '  </configuration>',
+      '  <status>',
+      '    <node_state id="1" uname="node1" in_ccm="true" crmd="online" join="member" expected="member"/>',
+      `    <node_state id="2" uname="node2" ${attrs}>`,
+      '      <lrm id="2"/>',
+      '    </node_state>',
+      '  </status>',
+      '</cib>',
+    ].join('\n');
+  }
+  clones = CLONE;
   async disks() {
     return this.disk;
   }
@@ -84,6 +107,15 @@ describe('crm-fence-peer', () => {
     expect(c.constraint).not.toBeNull();
   });
 
+  it('peer already gone from the CIB: one cibadmin read and one create, nothing polled, exit 5', async () => {
+    const c = new FakeCluster();
+    c.peerStates = [[0, 'in_ccm="false" crmd="offline" join="down" expected="member"']];
+    expect(await crmFencePeer(opts({ pingNodes: ['10.213.0.10'] }), c)).toBe(5);
+    expect(c.calls.filter((l) => l.startsWith('cibadmin')).map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['cibadmin -Q', 'cibadmin -C']);
+    expect(c.calls.filter((l) => l.startsWith('crmadmin') || l.startsWith('crm_attribute'))).toEqual([]);
+    expect(c.t).toBe(0);
+  });
+
   it('gives up polling after --timeout: unknown peer, UpToDate → constraint, exit 5', async () => {
     const c = new FakeCluster();
     c.crmadminOk = false;
@@ -112,16 +144,21 @@ describe('crm-fence-peer', () => {
 
   it('no clone runs this resource: exit 1 with the reason', async () => {
     const c = new FakeCluster();
-    expect(await crmFencePeer(opts({ resource: 'r9' }), c)).toBe(1);
-    expect(c.logs.join('\n')).toMatch(/could not determine the clone id of tandem resource r9/);
+    // a clone of another agent with the same parameter name is not it
+    c.clones = CLONE.replace('type="tandem"', 'type="drbd"').replace('id="ms_r0"', 'id="ms_drbd"') + CLONE.replace('value="r0"', 'value="r1"');
+    expect(await crmFencePeer(opts(), c)).toBe(1);
+    expect(c.logs.join('\n')).toMatch(/could not determine the clone id of tandem resource r0/);
+    expect(c.constraint).toBeNull();
   });
 
   it('no DC: DC-unreachable after --dc-timeout, exit 1', async () => {
     const c = new FakeCluster();
     let queries = 0;
     const run = c.run.bind(c);
+    c.crmadminOk = false;
     c.run = async (cmd, args) => {
-      if (cmd === 'cibadmin' && args[2]?.startsWith('//node_state')) {
+      // the first read answers; every later one (with -t) finds no DC
+      if (cmd === 'cibadmin' && args[0] === '-Q' && args[1] === '-t') {
         queries++;
         return { code: 62, stdout: '', stderr: 'Timer expired' };
       }
