@@ -38,6 +38,11 @@ describe.skipIf(why !== null)('Tandem under Pacemaker + Corosync (ocf:tandem:tan
     expect(page.body?.trim()).toBe('It is my cluster !');
     expect((await story.roles(promoted === 'node1' ? 'node2' : 'node1')).unpromoted.length).toBe(1);
 
+    // the README's pcs and crm blocks configure the same cluster (run on node1 against empty CIB files)
+    const readme = await story.readmeConfigurations();
+    expect(readme.crm).toEqual(readme.pcs);
+    expect(readme.pcs).toContain('primitive tandem_r0 ocf:tandem:tandem resource=r0 | monitor 20s Promoted, monitor 30s Unpromoted');
+
     const before = await story.writeData('before-pull.bin');
     const old = story.primary;
     const t = await story.pullCable();

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Lab, LabNode, LAB_ASSETS, LOG_DIR, REPO, STATE_DIR, VIP, run, waitFor, type ExecResult, type NodeName, type Probe, type ResStatus } from './lab.js';
 import { quietNarrator, type Narrator } from './scenario.js';
+import { configurationSummary, crmConfigureLines, pcsFileCommands, readmePacemakerBlocks } from './readme-cib.js';
 
 const LAB_PCMK = path.join(REPO, 'scripts/lab-pacemaker.sh');
 export const CLONE = 'tandem_r0-clone';
@@ -185,6 +186,28 @@ export class PacemakerStory {
     const crmMon = await this.crmMonText('node1');
     this.say.show('crm_mon -1', crmMon);
     return { promoted: this.primary, page, crmMon };
+  }
+
+  /**
+   * The README's pcs and crm blocks, each run on node1 against an empty CIB file (the agents are
+   * there, as on a real node): the configuration each produces, summarised (readme-cib.ts).
+   */
+  async readmeConfigurations(): Promise<{ pcs: string[]; crm: string[] }> {
+    const blocks = readmePacemakerBlocks();
+    const n = this.node('node1');
+    const pcsFile = '/run/tandem/readme-pcs.xml';
+    const crmFile = '/run/tandem/readme-crm.xml';
+    await n.sh(`cibadmin --empty > ${pcsFile} && cibadmin --empty > ${crmFile}`);
+    for (const args of pcsFileCommands(blocks.pcs)) {
+      const r = await n.exec(['pcs', '-f', pcsFile, ...args], 60_000);
+      if (r.code !== 0) throw new Error(`README's pcs ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
+    }
+    const crmLines = crmConfigureLines(blocks.crm);
+    // a quoted here-document: the lines reach crm as the user typed them ($role included)
+    const r = await n.exec(['sh', '-c', `CIB_file=${crmFile} crm -F configure <<'README_CRM'\n${[...crmLines, 'commit'].join('\n')}\nREADME_CRM\n`], 60_000);
+    if (r.code !== 0) throw new Error(`README's crm block failed: ${r.stderr}${r.stdout}`);
+    const read = async (f: string): Promise<string> => (await n.exec(['cat', f])).stdout;
+    return { pcs: configurationSummary(await read(pcsFile)), crm: configurationSummary(await read(crmFile)) };
   }
 
   /** 4. Files written on the Primary before anything fails (fsync'd), by checksum. */
