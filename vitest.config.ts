@@ -12,7 +12,9 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
-          fileParallelism: false,
+          fileParallelism: true,
+          maxWorkers: 2,
+          minWorkers: 1,
         },
       },
       {

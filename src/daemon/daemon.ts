@@ -462,14 +462,25 @@ export class Daemon {
     const cfg = loadConfig(this.opts.configPath);
     this.config = cfg;
     const names = req.resource && req.resource !== 'all' ? [req.resource] : [...this.resources.keys()];
+    const messages: string[] = [];
     for (const name of names) {
       const r = this.resources.get(name);
       if (!r) continue;
       const resolved = resolveResource(cfg, name, this.opts.node);
       r.applyConfig(resolved);
+      // drbdadm adjust resizes when disk { size } was set, changed or removed (adjust.c
+      // compare_size); run on the second node too, it takes the device to the new size
+      if (r.status().disk !== 'Diskless' && r.sizeChangedInConfig()) {
+        const v = await r.resize({ size: null, assumeClean: false });
+        if (!v.ok) {
+          this.changed();
+          return this.verdict(r, v);
+        }
+        if (v.message) messages.push(v.message);
+      }
     }
     this.changed();
-    return { ok: true };
+    return messages.length ? { ok: true, message: messages.join('\n') } : { ok: true };
   }
 
   statusText(): string {

@@ -68,6 +68,7 @@ export class LocalDisk {
     }
     ctx.dev = dev;
     ctx.md = md;
+    ctx.appliedSize = wantSize;
     ctx.exposedUuid = null;
     this.degradedAtAttach = md.flags.has('primary-ind') && !md.flags.has('connected-ind');
     // A node that went down while Primary comes back with CRASHED_PRIMARY and its activity log

@@ -82,6 +82,7 @@ export class Resize {
       // from the old exported size up to what both record: the peer marks the same range
       const mark = o.assumeClean || d.record <= previous ? null : { offset: previous, length: d.record - previous };
       await this.apply(local.layout, d.record, mark);
+      ctx.appliedSize = ctx.cfg.disk.sizeBytes;
       if (o.size !== null) ctx.userSize = o.size;
       const done = (await this.ask(conn, {
         type: 'resize-commit', size: d.record, previous, assumeClean: o.assumeClean, localSize: ctx.localSize,
@@ -208,6 +209,7 @@ export class Resize {
       const grew = m.size > m.previous;
       marked = grew && !m.assumeClean;
       await this.apply(p.layout, m.size, marked ? { offset: m.previous, length: m.size - m.previous } : null);
+      ctx.appliedSize = ctx.cfg.disk.sizeBytes;
       if (m.userSize !== undefined) ctx.userSize = m.userSize;
       ctx.peerUsableSize = m.localSize;
       if (ctx.conn === conn) conn.send({ type: 'resize-done', ok: true, localSize: ctx.localSize });

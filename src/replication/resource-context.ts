@@ -99,10 +99,17 @@ export class ResourceContext {
   /** `resize --size`: replaces disk { size } until the daemon stops (drbdsetup's u_size) */
   userSize: number | null = null;
 
+  /**
+   * disk { size } in effect: taken from the config at attach and by a resize, not when adjust
+   * rereads the file (adjust then runs a resize, which may refuse: a lower size is an implicit
+   * shrink). Until then the device keeps its size, as DRBD's kernel keeps its u_size.
+   */
+  appliedSize = 0;
+
   /** this node's usable size, or disk { size } when that is smaller (DRBD's user-set device size) */
   get localSize(): number {
     const usable = this.md?.usableSize ?? 0;
-    const want = this.userSize ?? this.cfg.disk.sizeBytes;
+    const want = this.userSize ?? this.appliedSize;
     return want > 0 && usable > 0 ? Math.min(usable, want) : usable;
   }
 

@@ -451,6 +451,11 @@ export class Resource implements NbdBackend {
     return this.verifier.start();
   }
 
+  /** disk { size } in the config read last differs from the one in effect (adjust resizes) */
+  sizeChangedInConfig(): boolean {
+    return this.ctx.cfg.disk.sizeBytes !== this.ctx.appliedSize;
+  }
+
   applyConfig(cfg: ResolvedResource): void {
     this.ctx.cfg = cfg;
     this.resync.setRate(cfg.disk.resyncRateBytesPerSec);

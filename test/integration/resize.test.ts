@@ -166,14 +166,25 @@ describe('tandemadm resize', () => {
     expect((await node1.status()).role).toBe('Primary');
   });
 
-  it('disk { size } raised in the config: adjust on both, then resize; and it caps a grown disk', async () => {
+  it('disk { size } raised in the config: adjust on both resizes, as drbdadm adjust does; and it caps a grown disk', async () => {
     pair = await Pair.create({ sizeMiB: 16, disk: 'size 8M;' });
     await pair.initialSync();
     const { node1, node2 } = pair;
     fs.writeFileSync(pair.config, fs.readFileSync(pair.config, 'utf8').replace('size 8M;', 'size 12M;'));
-    for (const n of pair.nodes) await n.admOk('adjust', 'r0');
-    await node1.admOk('resize', 'r0');
+    // the first adjust finds the peer still at 8M: nothing grows yet; the second one grows both
+    await node1.admOk('adjust', 'r0');
+    expect((await node1.status()).sizeBytes).toBe(8 * MiB);
+    await node2.admOk('adjust', 'r0');
     for (const n of pair.nodes) await n.waitState((s) => (s as { sizeBytes?: number }).sizeBytes === 12 * MiB, 'disk { size } of 12M');
+    await node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected' && s.dirtyBits === 0, 'the new area synced');
+    // lowering it is an implicit shrink: adjust refuses, as DRBD's resize does, and nothing changes
+    fs.writeFileSync(pair.config, fs.readFileSync(pair.config, 'utf8').replace('size 12M;', 'size 10M;'));
+    const shrink = await node1.adm('adjust', 'r0');
+    expect(shrink.code).not.toBe(0);
+    expect(shrink.stderr).toMatch(/Implicit device shrinking not allowed: disk \{ size \} limits it to 10485760 bytes/);
+    expect((await node1.status()).sizeBytes).toBe(12 * MiB);
+    fs.writeFileSync(pair.config, fs.readFileSync(pair.config, 'utf8').replace('size 10M;', 'size 12M;'));
+    for (const n of pair.nodes) await n.admOk('adjust', 'r0');
     // both disks grow, but the config still caps the device
     grow(node1, NEW);
     grow(node2, NEW);
