@@ -26,6 +26,7 @@ PKGS=(
   crmsh           # the crm commands of the README
   resource-agents # ocf-shellfuncs, ocf:heartbeat:Filesystem/IPaddr2/anything, ocf-tester
   libxml2-utils   # xmllint: ocf-tester validates the agent's meta-data against ra-api-1.dtd
+  xfsprogs        # mkfs.xfs, xfs_growfs: the e2e grows a mounted filesystem online after a resize
   kmod            # modprobe: ocf:heartbeat:Filesystem checks the filesystem module with it
   chromium        # headless browser for the status page tests (driven by playwright-core; never a downloaded build)
   fonts-dejavu-core  # the page's font in the screenshots

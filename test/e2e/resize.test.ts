@@ -1,7 +1,8 @@
 // `tandemadm resize` under a mounted filesystem: ext4 on the Primary's kernel device (loop over
 // tandemd's FUSE file), both backing files grown with truncate, resize, then resize2fs grows the
 // mounted filesystem into the new space (unmounted where the container lacks CAP_SYS_RESOURCE); the files written before and after are intact, fsck is
-// clean, and the peer's disk is the same byte for byte.
+// clean, and the peer's disk is the same byte for byte. The same with XFS, grown by xfs_growfs
+// while mounted (what online growth needs is there: CAP_SYS_ADMIN).
 //
 // Needs root (loop devices, FUSE, mount); skipped otherwise. Run with
 // `flock -o /tmp/tandem-lab.lock npx vitest run --project e2e test/e2e/resize.test.ts`.
@@ -47,7 +48,7 @@ afterEach(async () => {
   }
 });
 
-describe.skipIf(!isRoot)('resize under a mounted ext4 (root: loop, FUSE, mount)', () => {
+describe.skipIf(!isRoot)('resize under a mounted filesystem (root: loop, FUSE, mount)', () => {
   it('grows /dev/tandem0 under a mounted ext4; resize2fs grows it (online with CAP_SYS_RESOURCE); both disks equal', { timeout: 180_000 }, async () => {
     pair = await Pair.create({ kernelDevice: true, sizeMiB: 64 });
     await pair.initialSync();
@@ -96,6 +97,45 @@ describe.skipIf(!isRoot)('resize under a mounted ext4 (root: loop, FUSE, mount)'
     await sh('umount', m);
     mounted = null;
     await sh('e2fsck', '-fn', node1.devicePath);
+    await node1.admOk('wait-sync', 'r0', '--timeout', '120');
+    await node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected' && s.dirtyBits === 0, 'in sync');
+    await node1.admOk('secondary', 'r0');
+    expect(disksEqual(node1, node2, 0, newSize)).toBe(true);
+  });
+
+  // Growing a mounted filesystem, tested where it can be: xfs_growfs needs CAP_SYS_ADMIN only
+  // (ext4's online resize above needs CAP_SYS_RESOURCE too). XFS wants at least 300 MiB.
+  it.skipIf(!fs.existsSync('/usr/sbin/xfs_growfs'))('grows /dev/tandem0 under a mounted XFS and xfs_growfs grows the mounted filesystem; both disks equal', { timeout: 180_000 }, async () => {
+    pair = await Pair.create({ kernelDevice: true, sizeMiB: 320 });
+    await pair.initialSync();
+    const { node1, node2 } = pair;
+    const newSize = internalUsableSize(448 * MiB);
+    await sh('mkfs.xfs', '-q', '-f', node1.devicePath);
+    const m = path.join(pair.dir, 'mnt');
+    fs.mkdirSync(m);
+    await sh('mount', node1.devicePath, m);
+    mounted = m;
+    const before = crypto.randomBytes(8 * MiB);
+    await fsp.writeFile(path.join(m, 'before.bin'), before);
+    const bytesBefore = Number((await sh('df', '--output=size', '-B1', m)).split('\n')[1]);
+
+    for (const n of pair.nodes) fs.truncateSync(n.disk, 448 * MiB);
+    await node1.admOk('resize', 'r0');
+    expect(Number((await sh('blockdev', '--getsize64', node1.devicePath)).trim())).toBe(newSize);
+    // the filesystem grows while mounted and in use
+    await sh('xfs_growfs', m);
+    const bytesAfter = Number((await sh('df', '--output=size', '-B1', m)).split('\n')[1]);
+    expect(bytesAfter).toBeGreaterThan(bytesBefore + 100 * MiB);
+    // more than the old filesystem had free: the new space is in use
+    const after = crypto.randomBytes(Math.ceil((bytesBefore - 8 * MiB) / MiB) * MiB + 16 * MiB);
+    await fsp.writeFile(path.join(m, 'after.bin'), after);
+    await sh('sync', '-f', path.join(m, 'after.bin'));
+    expect((await fsp.readFile(path.join(m, 'before.bin'))).equals(before)).toBe(true);
+    expect((await fsp.readFile(path.join(m, 'after.bin'))).equals(after)).toBe(true);
+
+    await sh('umount', m);
+    mounted = null;
+    await sh('xfs_repair', '-n', node1.devicePath);
     await node1.admOk('wait-sync', 'r0', '--timeout', '120');
     await node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected' && s.dirtyBits === 0, 'in sync');
     await node1.admOk('secondary', 'r0');
