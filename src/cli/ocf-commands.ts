@@ -106,30 +106,25 @@ function fenceOptions(g: OcfGlobals, o: FenceCliOpts): FenceOptions {
 }
 
 export function registerOcfCommands(program: Command, g: () => OcfGlobals): void {
-  program.command('ocf-status <resource>')
-    .description("for ocf:tandem:tandem: the monitor's OCF exit code and the promotion score of this node, as shell assignments")
-    .option('--scores <list>', "the agent's adjust_master_score: four non-decreasing scores", DEFAULT_SCORES_TEXT)
-    .action(async (resource: string, o: { scores: string }) => {
-      try {
-        parseScoreTable(o.scores);
-      } catch (err) {
-        throw new OcfCommandError((err as Error).message, 6);
-      }
-      process.stdout.write(ocfStatusLines(await localState(g(), resource), o.scores));
-    });
-
-  program.command('ocf-promote <resource>')
-    .description("for ocf:tandem:tandem's promote: ask for Primary, then print what ocf-status prints, plus PROMOTE_RC and PROMOTE_MESSAGE (one Node.js start instead of two on the failover path)")
-    .option('--scores <list>', "the agent's adjust_master_score: four non-decreasing scores", DEFAULT_SCORES_TEXT)
-    .action(async (resource: string, o: { scores: string }) => {
-      try {
-        parseScoreTable(o.scores);
-      } catch (err) {
-        throw new OcfCommandError((err as Error).message, 6);
-      }
+  // both print the shell lines the agent evaluates; the scores are checked first (exit 6, OCF_ERR_CONFIGURED)
+  const statusCommand = (name: string, desc: string, before: (resource: string) => Promise<string>): void => {
+    program.command(`${name} <resource>`).description(desc)
+      .option('--scores <list>', "the agent's adjust_master_score: four non-decreasing scores", DEFAULT_SCORES_TEXT)
+      .action(async (resource: string, o: { scores: string }) => {
+        try {
+          parseScoreTable(o.scores);
+        } catch (err) {
+          throw new OcfCommandError((err as Error).message, 6);
+        }
+        const head = await before(resource);
+        process.stdout.write(head + ocfStatusLines(await localState(g(), resource), o.scores));
+      });
+  };
+  statusCommand('ocf-status', "for ocf:tandem:tandem: the monitor's OCF exit code and the promotion score of this node, as shell assignments", async () => '');
+  statusCommand('ocf-promote', "for ocf:tandem:tandem's promote: ask for Primary, then print what ocf-status prints, plus PROMOTE_RC and PROMOTE_MESSAGE (one Node.js start instead of two on the failover path)",
+    async (resource) => {
       const r = await promote(g(), resource);
-      process.stdout.write(promoteLines(r.rc, r.message));
-      process.stdout.write(ocfStatusLines(await localState(g(), resource), o.scores));
+      return promoteLines(r.rc, r.message);
     });
 
   const fenceCommand = (name: string, desc: string, fn: typeof crmFencePeer): void => {

@@ -37,6 +37,27 @@ function canResizeOnline(): boolean {
 
 let pair: Pair | null = null;
 let mounted: string | null = null;
+
+/**
+ * The filesystem made and mounted on node1's /dev/tandem0 with 8 MiB written, then both backing
+ * files grown to `mib` and `tandemadm resize`: the device shows `newSize` under the mounted
+ * filesystem. Returns the mount point, the data written and the filesystem's size before.
+ */
+async function mountAndGrow(p: Pair, mkfs: string[], mib: number, newSize: number): Promise<{ m: string; before: Buffer; sizeBefore: number }> {
+  const dev = p.node1.devicePath;
+  await sh(mkfs[0]!, ...mkfs.slice(1), dev);
+  const m = path.join(p.dir, 'mnt');
+  fs.mkdirSync(m);
+  await sh('mount', dev, m);
+  mounted = m;
+  const before = crypto.randomBytes(8 * MiB);
+  await fsp.writeFile(path.join(m, 'before.bin'), before);
+  const sizeBefore = Number((await sh('df', '--output=size', '-B1', m)).split('\n')[1]);
+  for (const n of p.nodes) fs.truncateSync(n.disk, mib * MiB);
+  await p.node1.admOk('resize', 'r0');
+  expect(Number((await sh('blockdev', '--getsize64', dev)).trim())).toBe(newSize);
+  return { m, before, sizeBefore };
+}
 afterEach(async () => {
   if (mounted) await sh('umount', mounted).catch(() => undefined);
   mounted = null;
@@ -57,18 +78,7 @@ describe.skipIf(!isRoot)('resize under a mounted filesystem (root: loop, FUSE, m
     const newSize = internalUsableSize(128 * MiB);
     expect(Number((await sh('blockdev', '--getsize64', node1.devicePath)).trim())).toBe(oldSize);
 
-    await sh('mkfs.ext4', '-q', '-F', node1.devicePath);
-    const m = path.join(pair.dir, 'mnt');
-    fs.mkdirSync(m);
-    await sh('mount', node1.devicePath, m);
-    mounted = m;
-    const before = crypto.randomBytes(8 * MiB);
-    await fsp.writeFile(path.join(m, 'before.bin'), before);
-    const blocksBefore = Number((await sh('df', '--output=size', '-B1', m)).split('\n')[1]);
-
-    for (const n of pair.nodes) fs.truncateSync(n.disk, 128 * MiB);
-    await node1.admOk('resize', 'r0');
-    expect(Number((await sh('blockdev', '--getsize64', node1.devicePath)).trim())).toBe(newSize);
+    const { m, before, sizeBefore: blocksBefore } = await mountAndGrow(pair, ['mkfs.ext4', '-q', '-F'], 128, newSize);
     // the mounted filesystem keeps working on the device that grew under it
     await fsp.writeFile(path.join(m, 'during.txt'), 'written after the resize, before resize2fs\n');
     await sh('sync', '-f', path.join(m, 'during.txt'));
@@ -110,18 +120,7 @@ describe.skipIf(!isRoot)('resize under a mounted filesystem (root: loop, FUSE, m
     await pair.initialSync();
     const { node1, node2 } = pair;
     const newSize = internalUsableSize(448 * MiB);
-    await sh('mkfs.xfs', '-q', '-f', node1.devicePath);
-    const m = path.join(pair.dir, 'mnt');
-    fs.mkdirSync(m);
-    await sh('mount', node1.devicePath, m);
-    mounted = m;
-    const before = crypto.randomBytes(8 * MiB);
-    await fsp.writeFile(path.join(m, 'before.bin'), before);
-    const bytesBefore = Number((await sh('df', '--output=size', '-B1', m)).split('\n')[1]);
-
-    for (const n of pair.nodes) fs.truncateSync(n.disk, 448 * MiB);
-    await node1.admOk('resize', 'r0');
-    expect(Number((await sh('blockdev', '--getsize64', node1.devicePath)).trim())).toBe(newSize);
+    const { m, before, sizeBefore: bytesBefore } = await mountAndGrow(pair, ['mkfs.xfs', '-q', '-f'], 448, newSize);
     // the filesystem grows while mounted and in use
     await sh('xfs_growfs', m);
     const bytesAfter = Number((await sh('df', '--output=size', '-B1', m)).split('\n')[1]);

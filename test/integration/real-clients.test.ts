@@ -68,7 +68,6 @@ describe('real NBD clients against the Primary', () => {
     expect(p.node2.readDisk(12 * MiB, 256 * 1024).equals(Buffer.alloc(256 * 1024, 0x3c))).toBe(true);
   });
 
-  // skipped only without libnbd-bin (install-deps installs it)
   // skipped, with a printed reason, only without libnbd-bin (scripts/install-deps.sh installs it)
   it.skipIf(missing('nbdcopy'))('nbdcopy copies a random file in and out unchanged (cmp equal)', async () => {
     const p = await primaryPair();
@@ -83,7 +82,6 @@ describe('real NBD clients against the Primary', () => {
     expect(p.node2.readDisk(0, size).equals(fs.readFileSync(src))).toBe(true);
   });
 
-  // skipped only without fio (install-deps installs it)
   // skipped, with a printed reason, only without fio (scripts/install-deps.sh installs it)
   it.skipIf(missing('fio'))('fio (nbd ioengine) random writes verify with crc32c', async () => {
     const p = await primaryPair();
