@@ -19,6 +19,11 @@ export type SlabParser = (data: Buffer, start: number, end: number) => number;
 const SLAB_BYTES = 256 * 1024;
 /** A slab with less free space than this is replaced: short reads would mean more syscalls. */
 const MIN_FREE_BYTES = 64 * 1024;
+/**
+ * The read after a payload filled in place is capped at this: a large payload is usually followed
+ * by another, and a full slab read would pull up to a slab of it in only to copy it out again.
+ */
+const PEEK_BYTES = 4096;
 
 export class InPlaceReader {
   private slab: Buffer;
@@ -30,6 +35,7 @@ export class InPlaceReader {
   private filled = 0;
   private onFilled: (() => void) | null = null;
   private stopped = false;
+  private peek = false;
 
   constructor(private readonly parse: SlabParser, private readonly slabBytes = SLAB_BYTES) {
     this.slab = Buffer.allocUnsafe(slabBytes);
@@ -64,7 +70,7 @@ export class InPlaceReader {
     if (this.target) return this.target.subarray(this.filled);
     const free = this.slab.length - this.writePos;
     if (free < MIN_FREE_BYTES || this.writePos - this.readPos + free < this.need) this.newSlab();
-    return this.slab.subarray(this.writePos);
+    return this.slab.subarray(this.writePos, this.peek ? this.writePos + PEEK_BYTES : this.slab.length);
   }
 
   /** `n` bytes landed in the last nextBuffer(). Returns false once reading should stop (the parser gave up). */
@@ -76,11 +82,13 @@ export class InPlaceReader {
       const done = this.onFilled!;
       this.target = null;
       this.onFilled = null;
+      this.peek = true;
       done();
       return !this.stopped;
     }
     this.writePos += n;
     this.need = 0;
+    this.peek = false;
     const used = this.parse(this.slab, this.readPos, this.writePos);
     if (used < 0) {
       this.stop();
