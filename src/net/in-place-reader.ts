@@ -12,6 +12,13 @@
 // Buffer, copies the part already in the slab and calls `fillInPlace`; the reader then aims the
 // following reads at the rest of that Buffer and calls back once it is full.
 
+/**
+ * A payload of at least this many bytes is worth reading in place (its own Buffer, page-aligned by
+ * allocPayload); smaller ones stay views into the slab, or are joined: an in-place read of a
+ * small payload's tail would cost a syscall to save a copy of a few KiB.
+ */
+export const IN_PLACE_FROM_BYTES = 64 * 1024;
+
 /** Parses the complete units in data[start, end); returns the bytes it used, or -1 to stop reading for good. */
 export type SlabParser = (data: Buffer, start: number, end: number) => number;
 

@@ -8,8 +8,8 @@
 import { Packr } from 'msgpackr';
 import type { DataMsg, PeerMessage } from './messages.js';
 import { checkHeader, payloadRule } from './message-schema.js';
-import { ALIGN_FROM_BYTES, allocPayload } from '../storage/bulk-buffer.js';
-import { InPlaceReader } from '../net/in-place-reader.js';
+import { allocPayload } from '../storage/bulk-buffer.js';
+import { IN_PLACE_FROM_BYTES, InPlaceReader } from '../net/in-place-reader.js';
 import { DATA_HEADER_BYTES, decodeDataHeader, encodeDataHeader } from './data-frame.js';
 
 export const FRAME_MAGIC = 0x544e444d; // 'TNDM'
@@ -91,9 +91,6 @@ export function frameLength(chunks: readonly Buffer[]): number {
   for (const c of chunks) n += c.length;
   return n;
 }
-
-/** A payload of at least this many bytes is received in place (its own page-aligned Buffer, no slab copy). */
-export const IN_PLACE_FROM_BYTES = ALIGN_FROM_BYTES;
 
 /**
  * Incremental decoder. A socket feeds it through `nextBuffer`/`received` (net.Socket `onread`,
