@@ -1,6 +1,7 @@
 // Incremental parser of the transmission-phase request stream. A WRITE payload that arrived
-// inside one received chunk is handed on as a view of that chunk (no copy); only a payload
-// split across chunks is assembled, with one copy into a buffer of its exact size.
+// inside one received chunk is handed on as a view of that chunk (no copy); a payload split
+// across chunks is assembled in a buffer of its exact size, which the socket may also read the
+// rest of the payload into directly (`payloadInProgress` / `payloadFilled`).
 import { Cmd, REQUEST_HEADER_LENGTH, REQUEST_MAGIC, readU64 } from './protocol.js';
 import { allocPayload } from '../storage/bulk-buffer.js';
 
@@ -50,6 +51,27 @@ export class RequestParser {
     return this.state === 'header' && this.scratchFill === 0;
   }
 
+  /** The WRITE payload being assembled and how much of it is there (undefined between payloads). */
+  payloadInProgress(): { payload: Buffer; filled: number } | undefined {
+    return this.state === 'payload' ? { payload: this.payload!, filled: this.payloadFill } : undefined;
+  }
+
+  /** The rest of the payload in progress was written into it directly (by a read into its tail). */
+  payloadFilled(): void {
+    if (this.state !== 'payload') return;
+    this.payloadFill = this.payload!.length;
+    this.completePayload();
+  }
+
+  private completePayload(): void {
+    const req = this.pending!;
+    req.data = this.payload;
+    this.pending = undefined;
+    this.payload = undefined;
+    this.state = 'header';
+    this.sink.request(req);
+  }
+
   push(chunk: Buffer): void {
     let pos = 0;
     const end = chunk.length;
@@ -70,14 +92,7 @@ export class RequestParser {
           chunk.copy(payload, this.payloadFill, pos, pos + n);
           pos += n;
           this.payloadFill += n;
-          if (this.payloadFill === payload.length) {
-            const req = this.pending!;
-            req.data = payload;
-            this.pending = undefined;
-            this.payload = undefined;
-            this.state = 'header';
-            this.sink.request(req);
-          }
+          if (this.payloadFill === payload.length) this.completePayload();
           break;
         }
         case 'header': {

@@ -64,7 +64,8 @@ export class NbdServer extends EventEmitter {
     const path = this.opts.socketPath;
     await mkdir(dirname(path), { recursive: true, mode: 0o750 });
     await removeStaleSocket(path);
-    const server = createServer({ pauseOnConnect: false }, (socket) => this.accept(socket));
+    // pauseOnConnect: NbdSession re-wraps the socket to read into its own buffers (read-into.ts)
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(path, () => {

@@ -1,6 +1,10 @@
 // One client socket from accept to close: drives the handshake machine, then hands the socket
 // to Transmission. `closed` settles once the socket is gone and no backend call is running.
+// The socket reads into an InPlaceReader: requests are parsed out of its slab, and the rest of a
+// large WRITE payload is read straight into the payload's Buffer (no per-read chunk, no join).
 import type { Socket } from 'node:net';
+import { InPlaceReader } from '../net/in-place-reader.js';
+import { readAcceptedInto } from '../net/read-into.js';
 import type { Logger } from 'pino';
 import type { NbdBackend } from './backend.js';
 import { ServerHandshake, type ExportDescription, type HandshakeAction } from './handshake.js';
@@ -22,12 +26,20 @@ export class NbdSession {
   private readonly handshake: ServerHandshake;
   private transmission: Transmission | undefined;
   private readonly log: Logger;
+  private readonly socket: Socket;
+  private readonly reader: InPlaceReader;
+  /** the handshake ended the conversation: later bytes are dropped */
+  private deaf = false;
 
+  /** `accepted` comes from a server created with pauseOnConnect (see read-into.ts). */
   constructor(
-    private readonly socket: Socket,
+    accepted: Socket,
     private readonly ctx: SessionContext,
   ) {
     this.log = ctx.logger;
+    this.reader = new InPlaceReader(this.parse);
+    const socket = readAcceptedInto(accepted, { buffer: () => this.reader.nextBuffer(), callback: (n) => this.reader.received(n) });
+    this.socket = socket;
     this.handshake = new ServerHandshake(ctx.exportDescription);
     const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     this.closed = socketClosed.then(async () => {
@@ -39,7 +51,6 @@ export class NbdSession {
       // EPIPE/ECONNRESET are clients going away; 'close' follows and cleans up.
       this.log.debug({ err: err.message, code: err.code }, 'NBD client socket error');
     });
-    socket.on('data', this.onHandshakeData);
     socket.write(this.handshake.greeting());
   }
 
@@ -58,7 +69,19 @@ export class NbdSession {
     this.socket.destroy();
   }
 
-  private readonly onHandshakeData = (chunk: Buffer): void => {
+  /** Takes every received byte (the reader's slab is never rewritten, so views of it may live on). */
+  private readonly parse = (data: Buffer, start: number, end: number): number => {
+    const chunk = data.subarray(start, end);
+    if (this.deaf) return end - start;
+    if (this.phaseNow === 'handshake') this.onHandshakeData(chunk);
+    else this.transmission?.receive(chunk);
+    const t = this.transmission;
+    const inProgress = t?.payloadInProgress();
+    if (t && inProgress) this.reader.fillInPlace(inProgress.payload, inProgress.filled, () => t.payloadFilled());
+    return end - start;
+  };
+
+  private onHandshakeData(chunk: Buffer): void {
     let actions: HandshakeAction[];
     try {
       actions = this.handshake.push(chunk);
@@ -75,11 +98,10 @@ export class NbdSession {
           break;
         case 'close':
           this.log.info({ reason: action.reason }, action.detail);
-          this.socket.off('data', this.onHandshakeData);
+          this.deaf = true;
           this.socket.end(() => this.socket.destroy());
           return;
         case 'enter-transmission':
-          this.socket.off('data', this.onHandshakeData);
           this.phaseNow = 'transmission';
           this.log.debug({ via: action.via, exportName: action.exportName }, 'NBD client entered transmission');
           this.transmission = new Transmission({
@@ -92,5 +114,5 @@ export class NbdSession {
           return;
       }
     }
-  };
+  }
 }

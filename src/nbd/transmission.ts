@@ -8,6 +8,7 @@ import type { NbdBackend } from './backend.js';
 import { nbdErrnoOf } from './errors.js';
 import { Cmd, CmdFlag, Errno, SIMPLE_REPLY_HEADER_LENGTH, SIMPLE_REPLY_MAGIC, commandName } from './protocol.js';
 import { checkRequest, type ExportLimits } from './request-check.js';
+import { IN_PLACE_FROM_BYTES } from '../net/in-place-reader.js';
 import { RequestParser, type NbdRequest, type RequestStreamError } from './request-parser.js';
 import { SocketWriteBatch } from '../net/socket-write-batch.js';
 
@@ -64,11 +65,30 @@ export class Transmission {
     });
   }
 
-  /** Begins reading requests; `leftover` are bytes that arrived with the end of the handshake. */
+  /** Begins serving; `leftover` are bytes that arrived with the end of the handshake. */
   start(leftover: Buffer[]): void {
-    this.socket.on('data', this.onData);
     this.socket.on('drain', this.maybeResume);
-    for (const chunk of leftover) this.onData(chunk);
+    for (const chunk of leftover) this.receive(chunk);
+  }
+
+  /** Bytes from the client (the session reads the socket). */
+  receive(chunk: Buffer): void {
+    if (this.stopReason !== undefined) return;
+    this.parser.push(chunk);
+  }
+
+  /**
+   * A large WRITE payload only partly received: the session reads the rest straight into
+   * payload[filled..] and then calls payloadFilled.
+   */
+  payloadInProgress(): { payload: Buffer; filled: number } | undefined {
+    if (this.stopReason !== undefined) return undefined;
+    const p = this.parser.payloadInProgress();
+    return p && p.payload.length >= IN_PLACE_FROM_BYTES ? p : undefined;
+  }
+
+  payloadFilled(): void {
+    if (this.stopReason === undefined) this.parser.payloadFilled();
   }
 
   get requestsInFlight(): number {
@@ -92,11 +112,6 @@ export class Transmission {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
-
-  private readonly onData = (chunk: Buffer): void => {
-    if (this.stopReason !== undefined) return;
-    this.parser.push(chunk);
-  };
 
   private onFatal(err: RequestStreamError): void {
     this.log.warn(

@@ -3,12 +3,13 @@
 // except `data` frames, the one message per application write, whose header has a fixed binary
 // layout (data-frame.ts) under the magic 'TNDD'.
 // Block data never goes through msgpack: the encoder hands the payload Buffer to the socket as its
-// own chunk and the decoder slices it out of the received chunk (a copy only when the payload is
-// split across TCP reads). Bad input becomes a `MalformedFrame` value, never an exception.
+// own chunk; the decoder reads a large payload straight into its own Buffer and slices small ones
+// out of its read slab. Bad input becomes a `MalformedFrame` value, never an exception.
 import { Packr } from 'msgpackr';
 import type { DataMsg, PeerMessage } from './messages.js';
 import { checkHeader, payloadRule } from './message-schema.js';
 import { allocPayload } from '../storage/bulk-buffer.js';
+import { IN_PLACE_FROM_BYTES, InPlaceReader } from '../net/in-place-reader.js';
 import { DATA_HEADER_BYTES, decodeDataHeader, encodeDataHeader } from './data-frame.js';
 
 export const FRAME_MAGIC = 0x544e444d; // 'TNDM'
@@ -92,107 +93,120 @@ export function frameLength(chunks: readonly Buffer[]): number {
 }
 
 /**
- * Incremental decoder: feed it socket chunks of any size; it calls `emit` once per complete,
- * valid message, in order. After the first malformed frame it is poisoned (the stream has lost
- * its framing) and returns the same error for every later push.
+ * Incremental decoder. A socket feeds it through `nextBuffer`/`received` (net.Socket `onread`,
+ * see in-place-reader.ts): small frames are parsed as views into a slab, large payloads are read
+ * straight into their final Buffer. `push` feeds it chunks of any size (tests and tools) through
+ * the same path. It calls the emitter once per complete, valid message, in order. After the first
+ * malformed frame it is poisoned (the stream has lost its framing) and refuses every later byte.
  */
 export class FrameDecoder {
-  private readonly chunks: Buffer[] = [];
-  private offset = 0; // read position inside chunks[0]
-  private available = 0;
-  private headerLen = -1; // -1: waiting for a prefix
-  private payloadLen = 0;
-  /** the frame being read has a binary data header (DATA_FRAME_MAGIC) */
-  private dataFrame = false;
+  private readonly reader: InPlaceReader;
+  private emit: (msg: PeerMessage) => void = () => {};
   private failure: MalformedFrame | null = null;
+  /** prefix + header bytes of the frame whose payload is being filled in place */
+  private inPlaceHead = 0;
 
-  constructor(private readonly limits: FrameLimits = DEFAULT_FRAME_LIMITS) {}
+  constructor(private readonly limits: FrameLimits = DEFAULT_FRAME_LIMITS) {
+    this.reader = new InPlaceReader(this.parse);
+  }
 
   /** Bytes received but not yet part of a complete frame. */
   get buffered(): number {
-    return this.available + (this.headerLen >= 0 ? PREFIX_BYTES : 0);
+    return this.reader.pending + this.inPlaceHead;
   }
 
   get error(): MalformedFrame | null {
     return this.failure;
   }
 
-  push(chunk: Buffer, emit: (msg: PeerMessage) => void): MalformedFrame | null {
-    if (this.failure) return this.failure;
-    if (chunk.length === 0) return null;
-    this.chunks.push(chunk);
-    this.available += chunk.length;
-    for (;;) {
-      if (this.headerLen < 0) {
-        if (this.available < PREFIX_BYTES) return null;
-        const bad = this.readPrefix();
-        if (bad) return this.fail(bad);
-      }
-      if (this.available < this.headerLen + this.payloadLen) return null;
-      const headerBuf = this.take(this.headerLen);
-      const payload = this.take(this.payloadLen);
-      this.headerLen = -1;
-      const decoded = this.dataFrame ? decodeDataHeader(headerBuf, payload) : decodeBody(headerBuf, payload);
-      if (!('type' in decoded)) return this.fail(decoded.reason);
-      emit(decoded);
-    }
+  setEmitter(emit: (msg: PeerMessage) => void): void {
+    this.emit = emit;
   }
 
-  private fail(reason: string): MalformedFrame {
-    this.failure = { kind: 'malformed', reason };
-    this.chunks.length = 0;
-    this.available = 0;
+  /** Where the next socket read should land. */
+  nextBuffer(): Buffer {
+    return this.reader.nextBuffer();
+  }
+
+  /** `n` bytes landed in the last nextBuffer(); false once the stream is malformed (stop reading). */
+  received(n: number): boolean {
+    if (this.failure) return false;
+    return this.reader.received(n) && !this.failure;
+  }
+
+  push(chunk: Buffer, emit: (msg: PeerMessage) => void): MalformedFrame | null {
+    this.emit = emit;
+    let at = 0;
+    while (at < chunk.length && !this.failure) {
+      const buf = this.reader.nextBuffer();
+      const n = Math.min(buf.length, chunk.length - at);
+      chunk.copy(buf, 0, at, at + n);
+      at += n;
+      this.received(n);
+    }
     return this.failure;
   }
 
-  private readPrefix(): string | null {
-    const first = this.chunks[0]!;
-    const view = first.length - this.offset >= PREFIX_BYTES ? first : this.take(PREFIX_BYTES);
-    const at = view === first ? this.offset : 0;
-    const magic = view.readUInt32BE(at);
-    const headerLen = view.readUInt32BE(at + 4);
-    const payloadLen = view.readUInt32BE(at + 8);
-    if (view === first) this.skip(PREFIX_BYTES);
-    if (magic !== FRAME_MAGIC && magic !== DATA_FRAME_MAGIC) return `bad magic 0x${magic.toString(16).padStart(8, '0')}`;
-    this.dataFrame = magic === DATA_FRAME_MAGIC;
-    if (this.dataFrame && headerLen !== DATA_HEADER_BYTES) return `data header length ${headerLen}, not ${DATA_HEADER_BYTES}`;
-    if (headerLen === 0) return 'empty header';
-    if (headerLen > this.limits.maxHeaderBytes) return `header length ${headerLen} exceeds ${this.limits.maxHeaderBytes}`;
-    if (payloadLen > this.limits.maxPayloadBytes) return `payload length ${payloadLen} exceeds ${this.limits.maxPayloadBytes}`;
-    this.headerLen = headerLen;
-    this.payloadLen = payloadLen;
-    return null;
+  private fail(reason: string): void {
+    this.failure = { kind: 'malformed', reason };
+    this.inPlaceHead = 0;
+    this.reader.stop();
   }
 
-  private skip(n: number): void {
-    this.offset += n;
-    this.available -= n;
-    if (this.offset === this.chunks[0]!.length) {
-      this.chunks.shift();
-      this.offset = 0;
+  private readonly parse = (data: Buffer, start: number, end: number): number => {
+    let pos = start;
+    for (;;) {
+      if (this.failure) return -1;
+      if (end - pos < PREFIX_BYTES) {
+        this.reader.expect(PREFIX_BYTES);
+        return pos - start;
+      }
+      const magic = data.readUInt32BE(pos);
+      const headerLen = data.readUInt32BE(pos + 4);
+      const payloadLen = data.readUInt32BE(pos + 8);
+      const bad = checkPrefix(magic, headerLen, payloadLen, this.limits);
+      if (bad) {
+        this.fail(bad);
+        return -1;
+      }
+      const headerEnd = pos + PREFIX_BYTES + headerLen;
+      const frameEnd = headerEnd + payloadLen;
+      if (frameEnd <= end) {
+        // views: the slab is never written again
+        this.deliver(magic, data.subarray(pos + PREFIX_BYTES, headerEnd), payloadLen > 0 ? data.subarray(headerEnd, frameEnd) : EMPTY);
+        pos = frameEnd;
+        continue;
+      }
+      if (payloadLen >= IN_PLACE_FROM_BYTES && headerEnd <= end) {
+        const header = data.subarray(pos + PREFIX_BYTES, headerEnd);
+        const payload = allocPayload(payloadLen);
+        const have = data.copy(payload, 0, headerEnd, end);
+        this.inPlaceHead = headerEnd - pos;
+        this.reader.fillInPlace(payload, have, () => {
+          this.inPlaceHead = 0;
+          this.deliver(magic, header, payload);
+        });
+        return end - start;
+      }
+      this.reader.expect(payloadLen >= IN_PLACE_FROM_BYTES ? headerEnd - pos : frameEnd - pos);
+      return pos - start;
     }
-  }
+  };
 
-  /** n bytes from the front: a view when they lie in one chunk, a copy when they span chunks. */
-  private take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const first = this.chunks[0]!;
-    if (first.length - this.offset >= n) {
-      const view = first.subarray(this.offset, this.offset + n);
-      this.skip(n);
-      return view;
-    }
-    const out = allocPayload(n);
-    let copied = 0;
-    while (copied < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length - this.offset, n - copied);
-      c.copy(out, copied, this.offset, this.offset + k);
-      copied += k;
-      this.skip(k);
-    }
-    return out;
+  private deliver(magic: number, headerBuf: Buffer, payload: Buffer): void {
+    const decoded = magic === DATA_FRAME_MAGIC ? decodeDataHeader(headerBuf, payload) : decodeBody(headerBuf, payload);
+    if (!('type' in decoded)) return this.fail(decoded.reason);
+    this.emit(decoded);
   }
+}
+
+function checkPrefix(magic: number, headerLen: number, payloadLen: number, limits: FrameLimits): string | null {
+  if (magic !== FRAME_MAGIC && magic !== DATA_FRAME_MAGIC) return `bad magic 0x${magic.toString(16).padStart(8, '0')}`;
+  if (magic === DATA_FRAME_MAGIC && headerLen !== DATA_HEADER_BYTES) return `data header length ${headerLen}, not ${DATA_HEADER_BYTES}`;
+  if (headerLen === 0) return 'empty header';
+  if (headerLen > limits.maxHeaderBytes) return `header length ${headerLen} exceeds ${limits.maxHeaderBytes}`;
+  if (payloadLen > limits.maxPayloadBytes) return `payload length ${payloadLen} exceeds ${limits.maxPayloadBytes}`;
+  return null;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -1,12 +1,14 @@
 // One TCP socket speaking frames: encodes and batches outgoing messages, decodes incoming chunks,
 // and turns every way the connection can end into one `LostCause`, reported once. Used by the
 // handshake and, after it, by PeerConnection. Nothing thrown here escapes into a socket callback.
-import type { Socket } from 'node:net';
+// The socket reads into the decoder's buffers (`onread`), so a large payload lands in place.
+import net, { type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_FRAME_LIMITS, FrameDecoder, encodeFrame, type FrameLimits } from './frame-codec.js';
 import type { PeerMessage } from './messages.js';
 import type { LinkLogger } from './link-logger.js';
 import { noteBulkReceived } from '../storage/bulk-buffer.js';
+import { readAcceptedInto, type ReadInto } from '../net/read-into.js';
 
 export type LostKind =
   | 'closed-locally'    // this node closed it (daemon request, stop, auth failure, race)
@@ -46,16 +48,30 @@ export class FramedSocket {
   private acks: number[] = [];
   private lastError: Error | null = null;
 
-  constructor(
-    readonly socket: Socket,
+  readonly socket: Socket;
+
+  /** A FramedSocket on a new outbound connection. */
+  static connect(opts: net.TcpNetConnectOpts, logger: LinkLogger, logFields: Record<string, unknown>, limits?: FrameLimits): FramedSocket {
+    return new FramedSocket((onread) => net.connect({ ...opts, onread } as net.TcpNetConnectOpts), logger, logFields, limits);
+  }
+
+  /** A FramedSocket on a connection accepted by a server created with `pauseOnConnect: true`. */
+  static accept(accepted: Socket, logger: LinkLogger, logFields: Record<string, unknown>, limits?: FrameLimits): FramedSocket {
+    return new FramedSocket((onread) => readAcceptedInto(accepted, onread), logger, logFields, limits);
+  }
+
+  private constructor(
+    open: (onread: ReadInto) => Socket,
     private readonly logger: LinkLogger,
     private readonly logFields: Record<string, unknown>,
     limits: FrameLimits = DEFAULT_FRAME_LIMITS,
   ) {
     this.decoder = new FrameDecoder(limits);
+    this.decoder.setEmitter(this.deliver);
     this.lastChunkAt = performance.now();
+    const socket = open({ buffer: () => this.decoder.nextBuffer(), callback: this.onRead });
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', this.onData);
     socket.on('end', () => this.finish({ kind: 'peer-closed', reason: 'connection closed by peer' }, []));
     socket.on('error', (err) => {
       this.lastError = err;
@@ -160,25 +176,27 @@ export class FramedSocket {
     if (!this.socket.destroyed) this.socket.uncork();
   };
 
-  private readonly onData = (chunk: Buffer): void => {
-    if (this.ended) return;
-    this.bytesReceived += chunk.length;
+  /** `n` bytes landed in the decoder's buffer; returning false stops reading (the connection is ending). */
+  private readonly onRead = (n: number): boolean => {
+    if (this.ended) return false;
+    this.bytesReceived += n;
     this.lastChunkAt = performance.now();
-    noteBulkReceived(chunk.length);
-    let error;
+    noteBulkReceived(n);
     try {
-      error = this.decoder.push(chunk, this.deliver);
+      this.decoder.received(n);
     } catch (err) {
       const reason = `message handler failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`;
       this.logger.error({ ...this.logFields, remote: this.remote }, reason);
       this.finish({ kind: 'internal-error', reason }, null);
-      return;
+      return false;
     }
+    const error = this.decoder.error;
     if (error && !this.ended) {
       this.logger.warn({ ...this.logFields, remote: this.remote, reason: error.reason }, 'dropping connection: malformed frame');
       const reason = `malformed frame: ${error.reason}`;
       this.finish({ kind: 'protocol-error', reason }, [{ type: 'disconnect', reason }]);
     }
+    return !this.ended;
   };
 
   private readonly deliver = (msg: PeerMessage): void => {

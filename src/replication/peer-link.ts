@@ -171,7 +171,8 @@ export class PeerLink {
     this.running = true;
     this.backoff.reset();
     this.setState('Unconnected');
-    const server = net.createServer({ noDelay: true }, (socket) => this.accepted(socket));
+    // pauseOnConnect: nothing is read before FramedSocket.accept re-wraps the socket to read in place
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accepted(socket));
     this.server = server;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -229,15 +230,15 @@ export class PeerLink {
     if (this.role === 'decider' && this.claimed) return; // a handshake on an inbound connection is under way
     const { host, port } = this.opts.peer;
     const local = this.opts.listen.host;
-    const socket = net.connect({
+    const framed = FramedSocket.connect({
       host,
       port,
       // Like DRBD, connect from the configured local address so the peer sees the address it expects.
       ...(local === '0.0.0.0' || local === '::' ? {} : { localAddress: local }),
-    });
-    const a = this.newAttempt(socket, 'outbound');
+    }, this.log, this.fields);
+    const a = this.newAttempt(framed, 'outbound');
     this.outbound = a;
-    socket.once('connect', () => this.outboundConnected(a));
+    framed.socket.once('connect', () => this.outboundConnected(a));
   }
 
   private outboundConnected(a: Attempt): void {
@@ -264,13 +265,11 @@ export class PeerLink {
       socket.destroy();
       return;
     }
-    socket.setNoDelay(true);
-    const a = this.newAttempt(socket, 'inbound');
+    const a = this.newAttempt(FramedSocket.accept(socket, this.log, this.fields), 'inbound');
     this.runHandshake(a, false);
   }
 
-  private newAttempt(socket: net.Socket, direction: Attempt['direction']): Attempt {
-    const framed = new FramedSocket(socket, this.log, this.fields);
+  private newAttempt(framed: FramedSocket, direction: Attempt['direction']): Attempt {
     const a: Attempt = {
       direction,
       framed,

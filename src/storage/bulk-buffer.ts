@@ -56,9 +56,10 @@ export function pooledPayloads(): number {
 
 /**
  * Bytes read from a socket between two young-generation collections forced here. Each socket
- * read makes a fresh 64 KiB Buffer; at resync speed V8 left ~40 MiB of them dead between its own
- * collections (the SyncTarget's RSS during a resync: 105 MiB, 83 MiB with this pacing). A
- * scavenge of tandemd's small young generation takes well under a millisecond.
+ * read used to make a fresh 64 KiB Buffer; at resync speed V8 left ~40 MiB of them dead between
+ * its own collections (the SyncTarget's RSS during a resync: 105 MiB, 83 MiB with this pacing).
+ * The peer link now reads into 256 KiB slabs and payloads of its own (in-place-reader.ts), which
+ * die the same way. A scavenge of tandemd's small young generation takes well under a millisecond.
  */
 const YOUNG_GC_EVERY_BYTES = 16 << 20;
 let receivedSinceGc = 0;

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Cmd, encodeRequestHeader } from '../../../src/nbd/protocol.js';
 import { RequestParser, type NbdRequest, type RequestStreamError } from '../../../src/nbd/request-parser.js';
 import { native } from '../../../src/storage/native.js';
+import { IN_PLACE_FROM_BYTES, InPlaceReader } from '../../../src/net/in-place-reader.js';
 
 const MAX = 1024;
 
@@ -81,6 +82,47 @@ describe('RequestParser', () => {
         });
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('read through an InPlaceReader as NbdSession does (large payloads in place), reads of any size yield the same requests', () => {
+    const big = 1 << 20;
+    const writeArb = fc.record({
+      length: fc.oneof(fc.integer({ min: 1, max: 9000 }), fc.integer({ min: IN_PLACE_FROM_BYTES, max: 300 * 1024 })),
+      seed: fc.nat({ max: 255 }),
+      flush: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(writeArb, { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 200 * 1024 }), { minLength: 1, maxLength: 20 }), (writes, reads) => {
+        const frames: Frame[] = writes.flatMap(({ length, seed, flush }, i) => {
+          const w: Frame = { command: Cmd.WRITE, flags: 0, handleHi: 0, handleLo: i, offset: i * 4096, length, payload: Buffer.alloc(length, seed) };
+          return flush ? [w, { command: Cmd.FLUSH, flags: 0, handleHi: 1, handleLo: i, offset: 0, length: 0, payload: undefined }] : [w];
+        });
+        const stream = Buffer.concat(frames.map(encode));
+        const reqs: NbdRequest[] = [];
+        const parser = new RequestParser(big, { request: (r) => reqs.push(r), fatal: () => { throw new Error('fatal'); } });
+        const reader: InPlaceReader = new InPlaceReader((data, start, end) => {
+          parser.push(data.subarray(start, end));
+          const p = parser.payloadInProgress();
+          if (p && p.payload.length >= IN_PLACE_FROM_BYTES) reader.fillInPlace(p.payload, p.filled, () => parser.payloadFilled());
+          return end - start;
+        });
+        for (let at = 0, i = 0; at < stream.length; i++) {
+          const buf = reader.nextBuffer();
+          expect(buf.length).toBeGreaterThan(0);
+          const n = Math.min(buf.length, reads[i % reads.length]!, stream.length - at);
+          stream.copy(buf, 0, at, at + n);
+          at += n;
+          reader.received(n);
+        }
+        expect(reqs.length).toBe(frames.length);
+        frames.forEach((f, i) => {
+          expect(reqs[i]!.handleLo).toBe(f.handleLo);
+          expect(reqs[i]!.command).toBe(f.command);
+          if (f.payload) expect(reqs[i]!.data!.equals(f.payload)).toBe(true);
+        });
+      }),
+      { numRuns: 100 },
     );
   });
 

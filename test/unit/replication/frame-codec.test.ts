@@ -6,6 +6,7 @@ import {
   decodeChunks, encodeFrame,
 } from '../../../src/replication/frame-codec.js';
 import type { PeerMessage } from '../../../src/replication/messages.js';
+import { DATA_HEADER_BYTES } from '../../../src/replication/data-frame.js';
 import { native } from '../../../src/storage/native.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -137,7 +138,7 @@ describe('frame codec: encoding', () => {
 });
 
 describe('frame codec: decoding', () => {
-  it('slices a payload that lies within one chunk out of that chunk (zero copy)', () => {
+  it('slices small payloads that arrived in one read out of the read slab (no copy per frame)', () => {
     const payload = Buffer.alloc(4096, 0xab);
     const a = concat(encodeFrame({ type: 'data', seq: 1, offset: 0, length: 4096, kind: 'write', fua: false, payload }));
     const b = concat(encodeFrame({ type: 'data', seq: 2, offset: 4096, length: 4096, kind: 'write', fua: false, payload }));
@@ -147,9 +148,32 @@ describe('frame codec: decoding', () => {
     expect(got).toHaveLength(2);
     for (const m of got) {
       if (m.type !== 'data') throw new Error('expected data');
-      expect(m.payload!.buffer).toBe(chunk.buffer);
+      expect(m.payload!.buffer).toBe((got[0] as { payload: Buffer }).payload.buffer);
       expect(m.payload!.equals(payload)).toBe(true);
     }
+  });
+
+  it('reads a large payload in place: after the header, the next reads land in the payload itself', () => {
+    const payload = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7) & 0xff));
+    const bytes = concat(encodeFrame({ type: 'data', seq: 3, offset: 0, length: payload.length, kind: 'write', fua: false, payload }));
+    const d = new FrameDecoder();
+    const got: PeerMessage[] = [];
+    d.setEmitter((m) => got.push(m));
+    // the first read brings the prefix, the header and 1000 payload bytes
+    const at = PREFIX_BYTES + DATA_HEADER_BYTES + 1000;
+    const first = d.nextBuffer();
+    bytes.copy(first, 0, 0, at);
+    expect(d.received(at)).toBe(true);
+    const target = d.nextBuffer();
+    expect(target.length).toBe(payload.length - 1000);
+    bytes.copy(target, 0, at);
+    expect(d.received(bytes.length - at)).toBe(true);
+    expect(got).toHaveLength(1);
+    const m = got[0] as { payload: Buffer };
+    expect(m.payload.buffer).toBe(target.buffer);
+    expect(m.payload.equals(payload)).toBe(true);
+    expect(native.alignPad(m.payload, 4096)).toBe(0);
+    expect(d.buffered).toBe(0);
   });
 
   it('copies a payload split across chunks, and it is intact', () => {
@@ -263,6 +287,39 @@ describe('frame codec: properties', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('large payloads (read in place) and small frames interleaved decode the same at any split points', () => {
+    const frameArb = fc.oneof(
+      fc.record({ size: fc.integer({ min: 64 * 1024, max: 300 * 1024 }), seed: fc.nat({ max: 255 }) }),
+      fc.record({ size: fc.integer({ min: 0, max: 9000 }), seed: fc.nat({ max: 255 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 200 * 1024 }), { minLength: 1, maxLength: 30 }),
+        (frames, cuts) => {
+          const msgs: PeerMessage[] = frames.map(({ size, seed }, i) => size === 0
+            ? { type: 'write-ack', seq: i, ok: true }
+            : { type: 'data', seq: i, offset: i * 4096, length: size, kind: 'write', fua: false, payload: Buffer.alloc(size, seed) });
+          const bytes = Buffer.concat(msgs.flatMap((m) => encodeFrame(m)));
+          const chunks: Buffer[] = [];
+          let at = 0;
+          for (let i = 0; at < bytes.length; i++) {
+            const n = cuts[i % cuts.length]!;
+            chunks.push(bytes.subarray(at, at + n));
+            at += n;
+          }
+          const r = decodeChunks(chunks);
+          expect(r.error).toBeNull();
+          expect(r.buffered).toBe(0);
+          // payloads compared with equals(): toEqual walks large Buffers byte by byte
+          const strip = (m: PeerMessage) => ({ ...m, payload: undefined });
+          expect(r.messages.map(strip)).toEqual(msgs.map(strip));
+          r.messages.forEach((m, i) => {
+            if ('payload' in m) expect(m.payload!.equals((msgs[i] as { payload: Buffer }).payload)).toBe(true);
+          });
+        }),
+      { numRuns: 100 },
     );
   });
 

@@ -7,15 +7,16 @@ import type { PeerMessage } from '../../../src/replication/messages.js';
 const cleanup: (() => void)[] = [];
 afterEach(() => cleanup.splice(0).forEach((f) => f()));
 
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
+/** A FramedSocket that connected and the accepted socket on the other end (not read yet: pauseOnConnect). */
+async function connectedPair(): Promise<[FramedSocket, net.Socket]> {
+  const server = net.createServer({ pauseOnConnect: true });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
   const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
-  const client = net.connect({ host: '127.0.0.1', port });
-  await new Promise<void>((r) => client.once('connect', () => r()));
+  const client = FramedSocket.connect({ host: '127.0.0.1', port }, silentLogger, {});
+  await new Promise<void>((r) => client.socket.once('connect', () => r()));
   const srv = await accepted;
-  cleanup.push(() => { client.destroy(); srv.destroy(); server.close(); });
+  cleanup.push(() => { client.socket.destroy(); srv.destroy(); server.close(); });
   return [client, srv];
 }
 
@@ -29,9 +30,10 @@ async function until(cond: () => boolean, ms = 3000): Promise<void> {
 
 /** A sending and a receiving FramedSocket on one TCP connection, with what the receiver got. */
 async function framedPair(): Promise<{ c: net.Socket; tx: FramedSocket; rx: FramedSocket; got: PeerMessage[] }> {
-  const [c, s] = await socketPair();
-  const tx = new FramedSocket(c, silentLogger, {});
-  const rx = new FramedSocket(s, silentLogger, {});
+  const [tx, s] = await connectedPair();
+  const c = tx.socket;
+  const rx = FramedSocket.accept(s, silentLogger, {});
+  cleanup.push(() => rx.socket.destroy());
   const got: PeerMessage[] = [];
   rx.setReceiver((m) => got.push(m));
   return { c, tx, rx, got };
@@ -81,8 +83,7 @@ describe('FramedSocket', () => {
   });
 
   it('reports the end once, with the peer\'s EOF as peer-closed', async () => {
-    const [c, s] = await socketPair();
-    const a = new FramedSocket(c, silentLogger, {});
+    const [a, s] = await connectedPair();
     const causes: LostCause[] = [];
     a.setEndListener((cause) => causes.push(cause));
     s.end();
@@ -93,9 +94,10 @@ describe('FramedSocket', () => {
   });
 
   it('sends a goodbye with the reason when it drops a peer for a malformed frame', async () => {
-    const [c, s] = await socketPair();
-    const victim = new FramedSocket(s, silentLogger, {});
-    const peer = new FramedSocket(c, silentLogger, {});
+    const [peer, s] = await connectedPair();
+    const c = peer.socket;
+    const victim = FramedSocket.accept(s, silentLogger, {});
+    cleanup.push(() => victim.socket.destroy());
     const heard: PeerMessage[] = [];
     peer.setReceiver((m) => heard.push(m));
     const causes: LostCause[] = [];
