@@ -20,44 +20,58 @@ namespace tandem {
 namespace {
 
 // Every request is read with two iovecs: its first 80 bytes (fuse_in_header + fuse_write_in, so a
-// WRITE's payload lands page-aligned in the arena, ready for O_DIRECT) into the request's slot of
-// the table JS reads, the rest into the arena.
+// WRITE's payload lands page-aligned, ready for O_DIRECT) into the request's slot of the table JS
+// reads, the rest into a landing chunk of max_write bytes (the kernel refuses a smaller read
+// buffer).
 constexpr size_t kHeadBytes = 80;
-// Slot: 80 head bytes, then u32 arena offset, u32 bytes in the arena, u32 total length.
+// Slot: 80 head bytes, then u32 arena offset, u32 payload bytes, u32 total length, u32 chunk index
+// (0: the payload is in the arena; i > 0: it is the batch's chunk i - 1).
 constexpr size_t kSlotBytes = 96;
 constexpr size_t kMaxBatch = 64;
 constexpr size_t kPage = 4096;
-// Payloads stay where they were read until JS lets go of them: no copy. The kernel refuses a read
-// buffer smaller than max_write (at most kMaxWrite: fuse-server.ts asks for 1 MiB), so a new arena
-// starts when less than that is left.
-constexpr size_t kArenaBytes = 8u << 20;
 constexpr size_t kMaxWrite = 1u << 20;
+// A payload up to this size is copied from the landing chunk into the arena (a 4 KiB copy costs
+// less than a Buffer of its own); a larger one keeps the landing chunk as its own Buffer, and a
+// new chunk lands the next request. Large payloads used to stay in 8 MiB arenas: an arena lived as
+// long as its slowest request, so it outlived young-generation GCs, and only V8's mark-compacts
+// (run for the external memory) freed them: 16 % of the Primary's CPU at 1 MiB writes.
+constexpr size_t kCopyMaxBytes = 128u << 10;
+constexpr size_t kArenaBytes = 8u << 20;
 constexpr size_t kCachedArenas = 8;
+// chunks in flight are bounded by the kernel's requests in flight (max_background 128)
+constexpr size_t kCachedChunks = 32;
 
-// Arenas freed by the GC are kept for the next ones: fresh memory costs a page fault and a zeroed
-// page per 4 KiB, more than the copy it saves. Shared by all environments (worker threads).
+// Arenas and chunks freed by the GC are kept for the next ones: fresh memory costs a page fault
+// and a zeroed page per 4 KiB, more than the copy it saves. Shared by all environments (worker
+// threads).
 std::mutex gArenaMu;
 std::vector<uint8_t*> gFreeArenas;
+std::vector<uint8_t*> gFreeChunks;
 
-uint8_t* TakeArena() {
+uint8_t* TakeFrom(std::vector<uint8_t*>& cache, size_t bytes) {
   {
     std::lock_guard<std::mutex> lock(gArenaMu);
-    if (!gFreeArenas.empty()) {
-      uint8_t* a = gFreeArenas.back();
-      gFreeArenas.pop_back();
+    if (!cache.empty()) {
+      uint8_t* a = cache.back();
+      cache.pop_back();
       return a;
     }
   }
   void* p = nullptr;
-  if (posix_memalign(&p, kPage, kArenaBytes) != 0) return nullptr;
+  if (posix_memalign(&p, kPage, bytes) != 0) return nullptr;
   return static_cast<uint8_t*>(p);
 }
 
-void ReturnArena(Napi::Env, uint8_t* a) {
+void GiveBack(std::vector<uint8_t*>& cache, size_t keep, uint8_t* a) {
   std::lock_guard<std::mutex> lock(gArenaMu);
-  if (gFreeArenas.size() < kCachedArenas) gFreeArenas.push_back(a);
+  if (cache.size() < keep) cache.push_back(a);
   else free(a);
 }
+
+uint8_t* TakeArena() { return TakeFrom(gFreeArenas, kArenaBytes); }
+uint8_t* TakeChunk() { return TakeFrom(gFreeChunks, kMaxWrite); }
+void ReturnArena(Napi::Env, uint8_t* a) { GiveBack(gFreeArenas, kCachedArenas, a); }
+void ReturnChunk(Napi::Env, uint8_t* c) { GiveBack(gFreeChunks, kCachedChunks, c); }
 
 void PutU32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
 
@@ -173,19 +187,12 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
     size_t n = 0;
     int ended = 0;
     while (fd_ >= 0 && n < kMaxBatch) {
-      if (arena_ == nullptr || kArenaBytes - arenaPos_ < kMaxWrite) {
-        if (n > 0) {
-          Deliver(n);
-          n = 0;
-          if (fd_ < 0) return;  // closed by JS during delivery
-        }
-        if (!NewArena()) {
-          ended = ENOMEM;
-          break;
-        }
+      if (landing_ == nullptr && (landing_ = TakeChunk()) == nullptr) {
+        ended = ENOMEM;
+        break;
       }
       uint8_t* slot = table_ + n * kSlotBytes;
-      struct iovec iov[2] = {{slot, kHeadBytes}, {arena_ + arenaPos_, kArenaBytes - arenaPos_}};
+      struct iovec iov[2] = {{slot, kHeadBytes}, {landing_, kMaxWrite}};
       ssize_t r = readv(fd_, iov, 2);
       if (r < 0) {
         int err = errno;
@@ -196,10 +203,39 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
       }
       size_t len = static_cast<size_t>(r);
       size_t rest = len > kHeadBytes ? len - kHeadBytes : 0;
-      PutU32(slot + 80, static_cast<uint32_t>(arenaPos_));
+      uint32_t chunkIndex = 0;
+      uint32_t at = 0;
+      if (rest > kCopyMaxBytes) {
+        chunks_.push_back(landing_);
+        chunkSizes_.push_back(rest);
+        landing_ = nullptr;
+        chunkIndex = static_cast<uint32_t>(chunks_.size());
+      } else if (rest > 0) {
+        if (arena_ == nullptr || kArenaBytes - arenaPos_ < rest) {
+          // the requests read so far are views into the current arena: JS gets them first
+          if (n > 0) {
+            uint8_t keep[kSlotBytes];
+            memcpy(keep, slot, kSlotBytes);
+            Deliver(n);
+            n = 0;
+            if (fd_ < 0) return;  // closed by JS during delivery
+            slot = table_;
+            memcpy(slot, keep, kSlotBytes);
+          }
+          if (!NewArena()) {
+            ended = ENOMEM;
+            break;
+          }
+        }
+        at = static_cast<uint32_t>(arenaPos_);
+        memcpy(arena_ + arenaPos_, landing_, rest);
+        // page-aligned, as O_DIRECT wants it
+        arenaPos_ += (rest + kPage - 1) & ~(kPage - 1);
+      }
+      PutU32(slot + 80, at);
       PutU32(slot + 84, static_cast<uint32_t>(rest));
       PutU32(slot + 88, static_cast<uint32_t>(len));
-      arenaPos_ += (rest + kPage - 1) & ~(kPage - 1);
+      PutU32(slot + 92, chunkIndex);
       n++;
     }
     if (n > 0) Deliver(n);
@@ -223,11 +259,23 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
   void Call(double count) {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    napi_value args[2] = {Napi::Number::New(env, count),
-                          arenaRef_.IsEmpty() ? env.Null() : arenaRef_.Value()};
+    napi_value chunks = env.Null();
+    if (!chunks_.empty()) {
+      // each large payload is a Buffer of its own: it goes back to the cache once its request is
+      // done with it and a young-generation GC has run (fuse-mount.ts paces those)
+      Napi::Array a = Napi::Array::New(env, chunks_.size());
+      for (size_t i = 0; i < chunks_.size(); i++) {
+        a.Set(static_cast<uint32_t>(i), Napi::Buffer<uint8_t>::New(env, chunks_[i], chunkSizes_[i], ReturnChunk));
+      }
+      chunks_.clear();
+      chunkSizes_.clear();
+      chunks = a;
+    }
+    napi_value args[3] = {Napi::Number::New(env, count),
+                          arenaRef_.IsEmpty() ? env.Null() : arenaRef_.Value(), chunks};
     napi_value recv = Value();
     napi_value result;
-    if (napi_make_callback(env, *async_, recv, handler_.Value(), 2, args, &result) != napi_ok) {
+    if (napi_make_callback(env, *async_, recv, handler_.Value(), 3, args, &result) != napi_ok) {
       // the JS side catches per request; an exception here is a bug there: report it as uncaught
       napi_value exc;
       if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
@@ -262,6 +310,13 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
     if (fd_ >= 0) {
       close(fd_);
       fd_ = -1;
+    }
+    for (uint8_t* c : chunks_) free(c);
+    chunks_.clear();
+    chunkSizes_.clear();
+    if (landing_ != nullptr) {
+      free(landing_);
+      landing_ = nullptr;
     }
   }
 
@@ -350,6 +405,10 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
   uint8_t* arena_ = nullptr;
   size_t arenaPos_ = 0;
   Napi::Reference<Napi::Buffer<uint8_t>> arenaRef_;
+  // the chunk the next request is read into; large payloads read in this batch, not yet delivered
+  uint8_t* landing_ = nullptr;
+  std::vector<uint8_t*> chunks_;
+  std::vector<size_t> chunkSizes_;
 };
 
 }  // namespace
@@ -362,6 +421,7 @@ void InitFuseChannel(Napi::Env env, Napi::Object exports) {
   c.Set("maxBatch", Napi::Number::New(env, kMaxBatch));
   c.Set("headBytes", Napi::Number::New(env, kHeadBytes));
   c.Set("maxWrite", Napi::Number::New(env, kMaxWrite));
+  c.Set("copyMaxBytes", Napi::Number::New(env, kCopyMaxBytes));
   exports.Set("fuseLimits", c);
 }
 

@@ -14,6 +14,7 @@ import { runTool } from '../nbd/run-tool.js';
 import { waitUntil } from '../nbd/wait-until.js';
 import { decodeRequest, NO_REPLY } from './abi.js';
 import { FuseServer } from './fuse-server.js';
+import { noteBulkReceived } from '../storage/bulk-buffer.js';
 
 export interface MountFuseFileOptions {
   mountpoint: string;
@@ -57,7 +58,7 @@ export async function mountFuseFile(o: MountFuseFileOptions): Promise<FuseFileMo
       notify: (code, data) => (channel ? channel.notify(code, data) : ENODEV),
     },
   });
-  const onRequests = (count: number, arena: Buffer | null): void => {
+  const onRequests = (count: number, arena: Buffer | null, chunks: Buffer[] | null): void => {
     if (count < 0) {
       log.debug({ errno: -count }, 'FUSE connection ended');
       channel?.close();
@@ -70,10 +71,17 @@ export async function mountFuseFile(o: MountFuseFileOptions): Promise<FuseFileMo
       const off = table.readUInt32LE(at + headBytes);
       const rest = table.readUInt32LE(at + headBytes + 4);
       const total = table.readUInt32LE(at + headBytes + 8);
+      const chunk = table.readUInt32LE(at + headBytes + 12);
       const head = table.subarray(at, at + headBytes);
       let req;
       try {
-        req = decodeRequest(head, rest > 0 && arena ? arena.subarray(off, off + rest) : EMPTY, total);
+        let payload: Buffer = EMPTY;
+        if (chunk > 0 && chunks) {
+          payload = chunks[chunk - 1]!;
+          // a large payload's chunk is freed by a young-generation GC once its request is done
+          noteBulkReceived(rest);
+        } else if (rest > 0 && arena) payload = arena.subarray(off, off + rest);
+        req = decodeRequest(head, payload, total);
       } catch (err) {
         log.error({ err: (err as Error).message }, 'malformed FUSE request');
         const opcode = head.readUInt32LE(4);

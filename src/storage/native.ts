@@ -74,7 +74,7 @@ export interface NativeFuseChannelConstructor {
    * headBytes bytes of the request, then u32 offset into `arena`, u32 bytes there, u32 total
    * length); count < 0: the connection ended with errno -count (ENODEV: unmounted).
    */
-  new (fd: number, table: Uint8Array, onRequests: (count: number, arena: Buffer | null) => void): NativeFuseChannel;
+  new (fd: number, table: Uint8Array, onRequests: (count: number, arena: Buffer | null, chunks: Buffer[] | null) => void): NativeFuseChannel;
 }
 
 /** A non-blocking AF_UNIX SOCK_DGRAM socket (native/unix_dgram.cc): answers 0 / bytes or -errno. */
@@ -97,7 +97,7 @@ export interface NativeAddon {
   /** Opens /dev/fuse and mounts it on `mountpoint` as fuse.tandem (root only); returns the fd. */
   fuseMount(mountpoint: string, source: string, options: string): number;
   FuseChannel: NativeFuseChannelConstructor;
-  fuseLimits: { slotBytes: number; maxBatch: number; headBytes: number; maxWrite: number };
+  fuseLimits: { slotBytes: number; maxBatch: number; headBytes: number; maxWrite: number; copyMaxBytes: number };
   /** Throws an Error carrying `errno` when no socket can be made. */
   UnixDgram: new () => NativeUnixDgram;
 }
