@@ -15,7 +15,6 @@
 // (resync-controller.ts); with c-plan-ahead 0, the fixed resync-rate. Either way c-min-rate holds
 // requests back while replicated application writes reach this disk and the resync runs faster
 // than c-min-rate.
-import { BULK_WRITE_BYTES } from '../storage/write-coalescer.js';
 import { POOLED_BYTES, allocPayload, drainPayloadPool, recyclePayload } from '../storage/bulk-buffer.js';
 import type { PeerConnection } from './peer-connection.js';
 import { ResyncPlanner, resyncWindow } from './resync-planner.js';
@@ -29,6 +28,12 @@ import { readIfCached, type LocalDisk } from './local-disk.js';
 import type { ChecksumReplyMsg, ChecksumRequestMsg } from './messages.js';
 import { VERIFY_BLOCK, blockDigests, differingBlocks, verifyAlgSupported } from './verify-digest.js';
 import { CONTROLLER_STEP_MS, ResyncController, minRateThrottled } from './resync-controller.js';
+
+/**
+ * Resync writes this large go below the page cache (BlockDevice.writeBulk, O_DIRECT), as DRBD's
+ * do: copying them into fresh cache pages was most of the SyncTarget's CPU (bench/README.md, item 5).
+ */
+export const BULK_WRITE_BYTES = 256 * 1024;
 
 const RESYNC_IN_FLIGHT = 256;
 

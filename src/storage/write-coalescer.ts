@@ -3,6 +3,14 @@
 // requests at once; one batch costs one hand-off to the addon's thread pool instead of one per
 // 4 KiB block (the profile showed that hand-off dominating CPU). Callers keep overlapping writes
 // ordered themselves (RangeLock); the batch preserves submission order anyway.
+//
+// Application writes of every size go through the page cache, as nbdkit's and as protocol C
+// promises (a completed write is in both nodes' page cache; a flush makes it durable). Writes of
+// 256 KiB and more used to go below it (O_DIRECT, as DRBD's bios do): on this kind of machine,
+// where both nodes' disks share one virtual disk, that made each 1 MiB write wait for the disk
+// twice, and /dev/tandem0 wrote 686 MiB/s where the page cache took 977 (bench/README.md, item 10).
+// Resync writes still go below the cache (resync.ts): there the copy into fresh cache pages was
+// the SyncTarget's bound.
 import type { BlockDevice, WriteRequest } from './block-device.js';
 
 interface Pending extends WriteRequest {
@@ -12,13 +20,6 @@ interface Pending extends WriteRequest {
 
 /** Beyond this a batch goes to the pool even when each write is small: the loop must not stall. */
 const INLINE_BATCH_BYTES = 1024 * 1024;
-/**
- * Writes this large go below the page cache (BlockDevice.writeBulk), as DRBD's do: copying them
- * into the cache cost more CPU than the disk's own write, and whoever reads them back (the
- * filesystem above the exported device) keeps its own cache.
- */
-export const BULK_WRITE_BYTES = 256 * 1024;
-
 export class WriteCoalescer {
   private queue: Pending[] = [];
   private scheduled = false;
@@ -42,28 +43,7 @@ export class WriteCoalescer {
     this.queue = [];
     if (batch.length === 0) return;
     if (this.inline(batch)) return this.flushNow(batch);
-    const small = this.submitBulk(batch);
-    if (small.length === 0) return;
-    this.submitBatch(small);
-  }
-
-  /**
-   * Sends the bulk writes of `batch` on their own way and returns the others. A bulk write that
-   * overlaps another entry of the batch stays in it, where submission order is kept.
-   */
-  private submitBulk(batch: Pending[]): Pending[] {
-    let bulk = 0;
-    for (const w of batch) if (w.data.length >= BULK_WRITE_BYTES) bulk++;
-    if (bulk === 0) return batch;
-    const rest: Pending[] = [];
-    for (const w of batch) {
-      if (w.data.length < BULK_WRITE_BYTES || overlapsAnother(batch, w)) {
-        rest.push(w);
-        continue;
-      }
-      this.dev.writeBulk(w.offset, w.data).then(w.resolve, w.reject);
-    }
-    return rest;
+    this.submitBatch(batch);
   }
 
   private submitBatch(batch: Pending[]): void {
@@ -129,12 +109,4 @@ export class WriteCoalescer {
       w.reject(err as Error);
     }
   }
-}
-
-function overlapsAnother(batch: readonly Pending[], w: Pending): boolean {
-  const end = w.offset + w.data.length;
-  for (const o of batch) {
-    if (o !== w && o.offset < end && w.offset < o.offset + o.data.length) return true;
-  }
-  return false;
 }
