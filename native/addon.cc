@@ -2,6 +2,10 @@
 // CRC-32C, the kernel device's FUSE connection and a unix datagram socket (syslog). Nothing here knows about peers or roles.
 #include <napi.h>
 
+#if defined(__linux__)
+#include <malloc.h>
+#endif
+
 #include <memory>
 
 #include "block_device.h"
@@ -42,6 +46,19 @@ Napi::Value AlignPad(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>((align - (p & (align - 1))) & (align - 1)));
 }
 
+// releaseIdleMemory(): gives memory kept for the next burst of bulk I/O back to the system: the
+// FUSE arenas and chunks kept for reuse, and what glibc's malloc holds free. After a burst of
+// 1 MiB writes the Secondary kept about 120 MiB resident: payloads are 1 MiB mallocs, and once
+// one mmapped chunk is freed glibc raises its mmap threshold, so later ones come from heaps it
+// does not give back by itself (malloc_trim(0) returns the free pages of every arena).
+Napi::Value ReleaseIdleMemory(const Napi::CallbackInfo& info) {
+  DropFuseCaches();
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::shared_ptr<Completer> c = Completer::Create(env);
   if (!c) {
@@ -52,6 +69,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<std::shared_ptr<Completer>>(new std::shared_ptr<Completer>(c));
   exports.Set("setCompletionHandler", Napi::Function::New(env, SetCompletionHandler));
   exports.Set("alignPad", Napi::Function::New(env, AlignPad));
+  exports.Set("releaseIdleMemory", Napi::Function::New(env, ReleaseIdleMemory));
   InitBlockDevice(env, exports);
   InitDirtyBitmap(env, exports);
   InitCrc32c(env, exports);

@@ -413,6 +413,14 @@ class FuseChannel : public Napi::ObjectWrap<FuseChannel> {
 
 }  // namespace
 
+void DropFuseCaches() {
+  std::lock_guard<std::mutex> lock(gArenaMu);
+  for (uint8_t* a : gFreeArenas) free(a);
+  for (uint8_t* c : gFreeChunks) free(c);
+  gFreeArenas.clear();
+  gFreeChunks.clear();
+}
+
 void InitFuseChannel(Napi::Env env, Napi::Object exports) {
   exports.Set("fuseMount", Napi::Function::New(env, FuseMount));
   exports.Set("FuseChannel", FuseChannel::Define(env));

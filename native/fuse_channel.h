@@ -9,4 +9,7 @@ namespace tandem {
 
 void InitFuseChannel(Napi::Env env, Napi::Object exports);
 
+// Frees the arenas and chunks kept for reuse (tandemd went idle after bulk I/O).
+void DropFuseCaches();
+
 }  // namespace tandem

@@ -89,6 +89,8 @@ export interface NativeAddon {
   /** records: Float64Array of [id, err, failIndex, done] records; fn(count) once per batch. */
   setCompletionHandler(records: Float64Array, fn: (count: number) => void): void;
   alignPad(buf: Uint8Array, alignment: number): number;
+  /** Frees the FUSE buffers kept for reuse and the free memory glibc's malloc holds (malloc_trim). */
+  releaseIdleMemory(): void;
   NativeDevice: NativeDeviceConstructor;
   NativeDirtyBitmap: new (deviceBytes: number, granularity: number) => NativeDirtyBitmap;
   crc32c(data: Uint8Array, seed?: number): number;

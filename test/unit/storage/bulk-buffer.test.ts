@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { ALIGN_FROM_BYTES, POOLED_BYTES, allocPayload, drainPayloadPool, pooledPayloads, recyclePayload } from '../../../src/storage/bulk-buffer.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ALIGN_FROM_BYTES, IDLE_RELEASE_MS, POOLED_BYTES, allocPayload, drainPayloadPool, idleReleasePending, noteBulkReceived, pooledPayloads, recyclePayload } from '../../../src/storage/bulk-buffer.js';
 import { native } from '../../../src/storage/native.js';
 
 afterEach(() => drainPayloadPool());
@@ -38,5 +38,38 @@ describe('bulk payload buffers', () => {
     expect(pooledPayloads()).toBeLessThan(40);
     drainPayloadPool();
     expect(pooledPayloads()).toBe(0);
+  });
+});
+
+describe('memory kept for bulk I/O is given back once it stops', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    drainPayloadPool();
+  });
+
+  it(`${IDLE_RELEASE_MS} ms after the last 16 MiB of bulk data the payload pool is emptied and the addon releases its buffers; more data first postpones it`, () => {
+    vi.useFakeTimers();
+    const release = vi.spyOn(native, 'releaseIdleMemory');
+    release.mockClear();
+    recyclePayload(allocPayload(POOLED_BYTES));
+    expect(pooledPayloads()).toBe(1);
+    noteBulkReceived(16 << 20);
+    expect(idleReleasePending()).toBe(true);
+    vi.advanceTimersByTime(IDLE_RELEASE_MS - 100);
+    noteBulkReceived(16 << 20); // still busy: the release waits for quiet again
+    vi.advanceTimersByTime(IDLE_RELEASE_MS - 100);
+    expect(release).not.toHaveBeenCalled();
+    expect(pooledPayloads()).toBe(1);
+    vi.advanceTimersByTime(200);
+    expect(release).toHaveBeenCalledTimes(1);
+    expect(pooledPayloads()).toBe(0);
+    expect(idleReleasePending()).toBe(false);
+    release.mockRestore();
+  });
+
+  it('a little bulk data (under 16 MiB) arms nothing', () => {
+    vi.useFakeTimers();
+    noteBulkReceived(4096);
+    expect(idleReleasePending()).toBe(false);
   });
 });
