@@ -59,7 +59,8 @@ export function pooledPayloads(): number {
  * read used to make a fresh 64 KiB Buffer; at resync speed V8 left ~40 MiB of them dead between
  * its own collections (the SyncTarget's RSS during a resync: 105 MiB, 83 MiB with this pacing).
  * The peer link now reads into 256 KiB slabs and payloads of its own (in-place-reader.ts), which
- * die the same way. A scavenge of tandemd's small young generation takes well under a millisecond.
+ * die the same way, and so do the FUSE path's large payloads (fuse-mount.ts). A scavenge of
+ * tandemd's small young generation takes about a millisecond at 1 MiB writes (`--trace-gc`).
  */
 const YOUNG_GC_EVERY_BYTES = 16 << 20;
 let receivedSinceGc = 0;
@@ -68,7 +69,7 @@ const gc = (globalThis as { gc?: (opts?: { type: 'minor' | 'major' }) => void })
 /**
  * Quiet time after bulk data before the memory kept for it is given back. After a burst of 1 MiB
  * writes the Secondary stayed at about 120 MiB resident (glibc keeps freed 1 MiB payloads in its
- * heaps) and the Primary kept its FUSE chunks; given back, about 65 and 80 MiB.
+ * heaps) and the Primary kept its FUSE chunks; given back, about 80 and 65 MiB.
  */
 export const IDLE_RELEASE_MS = 2000;
 let idleTimer: NodeJS.Timeout | null = null;

@@ -70,9 +70,11 @@ export interface NativeFuseChannel {
 
 export interface NativeFuseChannelConstructor {
   /**
-   * onRequests(count, arena): `count` requests are in the table's slots (slotBytes each: the first
-   * headBytes bytes of the request, then u32 offset into `arena`, u32 bytes there, u32 total
-   * length); count < 0: the connection ended with errno -count (ENODEV: unmounted).
+   * onRequests(count, arena, chunks): `count` requests are in the table's slots (slotBytes each:
+   * the first headBytes bytes of the request, then u32 offset into `arena`, u32 payload bytes, u32
+   * total length, u32 chunk index: 0 when the payload is in `arena`, i when it is `chunks[i - 1]`,
+   * a Buffer of its own for payloads above copyMaxBytes); count < 0: the connection ended with
+   * errno -count (ENODEV: unmounted).
    */
   new (fd: number, table: Uint8Array, onRequests: (count: number, arena: Buffer | null, chunks: Buffer[] | null) => void): NativeFuseChannel;
 }

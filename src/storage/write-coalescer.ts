@@ -8,7 +8,7 @@
 // promises (a completed write is in both nodes' page cache; a flush makes it durable). Writes of
 // 256 KiB and more used to go below it (O_DIRECT, as DRBD's bios do): on this kind of machine,
 // where both nodes' disks share one virtual disk, that made each 1 MiB write wait for the disk
-// twice, and /dev/tandem0 wrote 686 MiB/s where the page cache took 977 (bench/README.md, item 10).
+// twice, and /dev/tandem0 wrote 686 MiB/s where the page cache took 977 (bench/README.md, item 11).
 // Resync writes still go below the cache (resync.ts): there the copy into fresh cache pages was
 // the SyncTarget's bound.
 import type { BlockDevice, WriteRequest } from './block-device.js';

@@ -58,6 +58,18 @@ async function mountAndGrow(p: Pair, mkfs: string[], mib: number, newSize: numbe
   expect(Number((await sh('blockdev', '--getsize64', dev)).trim())).toBe(newSize);
   return { m, before, sizeBefore };
 }
+/** Unmounts, checks the filesystem read-only (`check` + the device), waits for the pair to be in sync and compares the disks up to `size`. */
+async function unmountCheckAndCompare(p: Pair, m: string, check: string[], size: number): Promise<void> {
+  const { node1, node2 } = p;
+  await sh('umount', m);
+  mounted = null;
+  await sh(check[0]!, ...check.slice(1), node1.devicePath);
+  await node1.admOk('wait-sync', 'r0', '--timeout', '120');
+  await node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected' && s.dirtyBits === 0, 'in sync');
+  await node1.admOk('secondary', 'r0');
+  expect(disksEqual(node1, node2, 0, size)).toBe(true);
+}
+
 afterEach(async () => {
   if (mounted) await sh('umount', mounted).catch(() => undefined);
   mounted = null;
@@ -73,7 +85,7 @@ describe.skipIf(!isRoot)('resize under a mounted filesystem (root: loop, FUSE, m
   it('grows /dev/tandem0 under a mounted ext4; resize2fs grows it (online with CAP_SYS_RESOURCE); both disks equal', { timeout: 180_000 }, async () => {
     pair = await Pair.create({ kernelDevice: true, sizeMiB: 64 });
     await pair.initialSync();
-    const { node1, node2 } = pair;
+    const { node1 } = pair;
     const oldSize = internalUsableSize(64 * MiB);
     const newSize = internalUsableSize(128 * MiB);
     expect(Number((await sh('blockdev', '--getsize64', node1.devicePath)).trim())).toBe(oldSize);
@@ -104,13 +116,7 @@ describe.skipIf(!isRoot)('resize under a mounted filesystem (root: loop, FUSE, m
     expect(await fsp.readFile(path.join(m, 'during.txt'), 'utf8')).toBe('written after the resize, before resize2fs\n');
     expect((await fsp.readFile(path.join(m, 'after.bin'))).equals(after)).toBe(true);
 
-    await sh('umount', m);
-    mounted = null;
-    await sh('e2fsck', '-fn', node1.devicePath);
-    await node1.admOk('wait-sync', 'r0', '--timeout', '120');
-    await node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected' && s.dirtyBits === 0, 'in sync');
-    await node1.admOk('secondary', 'r0');
-    expect(disksEqual(node1, node2, 0, newSize)).toBe(true);
+    await unmountCheckAndCompare(pair, m, ['e2fsck', '-fn'], newSize);
   });
 
   // Growing a mounted filesystem, tested where it can be: xfs_growfs needs CAP_SYS_ADMIN only
@@ -118,7 +124,7 @@ describe.skipIf(!isRoot)('resize under a mounted filesystem (root: loop, FUSE, m
   it.skipIf(!fs.existsSync('/usr/sbin/xfs_growfs'))('grows /dev/tandem0 under a mounted XFS and xfs_growfs grows the mounted filesystem; both disks equal', { timeout: 180_000 }, async () => {
     pair = await Pair.create({ kernelDevice: true, sizeMiB: 320 });
     await pair.initialSync();
-    const { node1, node2 } = pair;
+    const { node1 } = pair;
     const newSize = internalUsableSize(448 * MiB);
     const { m, before, sizeBefore: bytesBefore } = await mountAndGrow(pair, ['mkfs.xfs', '-q', '-f'], 448, newSize);
     // the filesystem grows while mounted and in use
@@ -132,12 +138,6 @@ describe.skipIf(!isRoot)('resize under a mounted filesystem (root: loop, FUSE, m
     expect((await fsp.readFile(path.join(m, 'before.bin'))).equals(before)).toBe(true);
     expect((await fsp.readFile(path.join(m, 'after.bin'))).equals(after)).toBe(true);
 
-    await sh('umount', m);
-    mounted = null;
-    await sh('xfs_repair', '-n', node1.devicePath);
-    await node1.admOk('wait-sync', 'r0', '--timeout', '120');
-    await node2.waitState((s) => s.disk === 'UpToDate' && s.cs === 'Connected' && s.dirtyBits === 0, 'in sync');
-    await node1.admOk('secondary', 'r0');
-    expect(disksEqual(node1, node2, 0, newSize)).toBe(true);
+    await unmountCheckAndCompare(pair, m, ['xfs_repair', '-n'], newSize);
   });
 });
